@@ -1,0 +1,28 @@
+"""blurkit: blur in computer vision, on PyTorch.
+
+Model blur with physically grounded point-spread functions, apply ImageNet-C
+compatible blur corruptions at any image size, measure blur, and measure and
+improve the robustness of classifiers to blur.
+"""
+
+from . import corruptions, functional, kernels
+from ._checks import BlurkitError, DTypeError, ParameterError, ShapeError
+from .corruptions import SUITES, corrupt, list_corruptions
+from .functional import blur
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "blur",
+    "corrupt",
+    "list_corruptions",
+    "SUITES",
+    "kernels",
+    "functional",
+    "corruptions",
+    "BlurkitError",
+    "ShapeError",
+    "ParameterError",
+    "DTypeError",
+]

@@ -1,0 +1,201 @@
+"""Input validation in one place.
+
+Every user-facing function validates its inputs through these helpers so that
+bad input raises a typed exception that names the parameter, says what was
+expected and what came. The checks read only shapes, dtypes and Python
+scalars: nothing here synchronises with a GPU on the hot path (value checks
+on tensors are opt-in through :func:`check_finite`).
+
+Exceptions subclass the built-in ``ValueError`` / ``TypeError`` so callers that
+already catch those keep working, and :class:`BlurkitError` lets a caller catch
+everything blurkit raises about its input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "BlurkitError",
+    "ShapeError",
+    "ParameterError",
+    "DTypeError",
+    "check_image",
+    "check_kernel",
+    "check_scalar",
+    "check_choice",
+    "check_finite",
+    "as_param",
+    "float_dtype",
+]
+
+
+class BlurkitError(Exception):
+    """Base class of every input error blurkit raises."""
+
+
+class ShapeError(BlurkitError, ValueError):
+    """A tensor has the wrong rank or size."""
+
+
+class DTypeError(BlurkitError, TypeError):
+    """A tensor or value has the wrong type or dtype."""
+
+
+class ParameterError(BlurkitError, ValueError):
+    """A parameter value is out of its valid range or unknown."""
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def float_dtype(dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype rule: floating inputs keep their dtype; anything else becomes float32.
+
+    >>> float_dtype(torch.float64)
+    torch.float64
+    >>> float_dtype(torch.uint8)
+    torch.float32
+    """
+    if dtype is not None and dtype.is_floating_point:
+        return dtype
+    return torch.float32
+
+
+def check_image(x: object, name: str = "images") -> tuple[torch.Tensor, bool]:
+    """Validate an image tensor and bring it to ``(B, C, H, W)``.
+
+    Accepts ``(B, C, H, W)`` or a single ``(C, H, W)`` image of a floating dtype.
+    Returns the 4-D tensor and whether the input was a single image (so the
+    caller can return the same rank).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise DTypeError(f"{name}: expected a torch.Tensor of shape (B, C, H, W), got {_describe(x)}")
+    if not x.dtype.is_floating_point:
+        raise DTypeError(
+            f"{name}: expected a floating-point tensor with values in [0, 1], got dtype {x.dtype}; "
+            "convert with images.float() / 255"
+        )
+    if x.ndim == 3:
+        return x.unsqueeze(0), True
+    if x.ndim != 4:
+        raise ShapeError(f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    return x, False
+
+
+def check_kernel(k: object, name: str = "kernels") -> torch.Tensor:
+    """Validate a kernel tensor and bring it to ``(B, 1|C, kh, kw)``.
+
+    A 2-D ``(kh, kw)`` kernel is taken as one kernel shared by the batch and channels.
+    """
+    if not isinstance(k, torch.Tensor):
+        raise DTypeError(f"{name}: expected a torch.Tensor of shape (B, C, kh, kw), got {_describe(k)}")
+    if not k.dtype.is_floating_point:
+        raise DTypeError(f"{name}: expected a floating-point tensor, got dtype {k.dtype}")
+    if k.ndim == 2:
+        k = k[None, None]
+    elif k.ndim == 3:
+        k = k[:, None]
+    elif k.ndim != 4:
+        raise ShapeError(f"{name}: expected shape (B, 1|C, kh, kw) or (kh, kw), got {tuple(k.shape)}")
+    if k.shape[-1] < 1 or k.shape[-2] < 1:
+        raise ShapeError(f"{name}: kernel spatial size must be >= 1, got {tuple(k.shape[-2:])}")
+    return k
+
+
+def check_scalar(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Validate a finite Python (or 0-d tensor) scalar within ``[low, high]``."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DTypeError(f"{name}: expected a number, got {_describe(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ParameterError(f"{name}: expected a finite number, got {v}")
+    _check_range(v, name, low, high, low_inclusive, high_inclusive)
+    return v
+
+
+def _check_range(v, name, low, high, low_inclusive, high_inclusive):
+    bad_low = low is not None and (v < low if low_inclusive else v <= low)
+    bad_high = high is not None and (v > high if high_inclusive else v >= high)
+    if bad_low or bad_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        lb = "[" if low_inclusive else "("
+        hb = "]" if high_inclusive else ")"
+        raise ParameterError(f"{name}: expected a value in {lb}{lo}, {hi}{hb}, got {v:g}")
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Validate that ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_finite(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Raise if ``x`` holds NaN or infinite values (synchronises; use at I/O boundaries)."""
+    if not bool(torch.isfinite(x).all()):
+        raise ParameterError(f"{name}: contains NaN or infinite values")
+    return x
+
+
+def as_param(
+    value: object,
+    name: str,
+    batch: int | None = None,
+    *,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+) -> torch.Tensor:
+    """Turn a Python scalar, sequence or tensor into a ``(B,)`` parameter tensor.
+
+    Range checks are applied to Python values only; tensors are trusted (a check
+    on a CUDA tensor would synchronise) unless they live on the CPU.
+    """
+    dtype = float_dtype(dtype)
+    if isinstance(value, torch.Tensor):
+        t = value.to(device=device if device is not None else value.device, dtype=dtype)
+        if t.ndim == 0:
+            t = t.reshape(1)
+        if t.ndim != 1:
+            raise ShapeError(f"{name}: expected a scalar or a (B,) tensor, got shape {tuple(t.shape)}")
+        check_values = t.device.type == "cpu" and not t.requires_grad
+    else:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            vals = [float(value)]
+        elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
+            vals = [float(v) for v in value]
+        else:
+            raise DTypeError(f"{name}: expected a number, a sequence or a (B,) tensor, got {_describe(value)}")
+        t = torch.tensor(vals, device=device, dtype=dtype)
+        check_values = True
+    if check_values and t.numel():
+        if not bool(torch.isfinite(t).all()):
+            raise ParameterError(f"{name}: expected finite values, got {t.tolist()[:8]}")
+        lo_v, hi_v = float(t.min()), float(t.max())
+        _check_range(lo_v, name, low, high, low_inclusive, True)
+        _check_range(hi_v, name, low, high, low_inclusive, True)
+    if batch is not None and t.shape[0] not in (1, batch):
+        raise ShapeError(f"{name}: expected 1 or {batch} values (one per image), got {t.shape[0]}")
+    if batch is not None and t.shape[0] == 1 and batch != 1:
+        t = t.expand(batch)
+    return t

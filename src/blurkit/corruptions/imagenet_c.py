@@ -1,0 +1,3 @@
+"""Placeholder: the five ImageNet-C blur families."""
+
+__all__: list[str] = []

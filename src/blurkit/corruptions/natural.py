@@ -1,0 +1,3 @@
+"""Placeholder: natural-blur corruption families."""
+
+__all__: list[str] = []

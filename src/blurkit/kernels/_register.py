@@ -1,0 +1,8 @@
+"""Registers every kernel family by name (imported lazily by the registry)."""
+
+from . import gaussian as _gaussian
+from .registry import register_kernel
+
+register_kernel("gaussian")(_gaussian.gaussian_kernel)
+register_kernel("anisotropic_gaussian")(_gaussian.anisotropic_gaussian_kernel)
+register_kernel("generalized_gaussian")(_gaussian.generalized_gaussian_kernel)
