@@ -1,0 +1,3 @@
+"""Adversarial blur kernels under a fidelity budget (being written)."""
+
+__all__: list[str] = []
