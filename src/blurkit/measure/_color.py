@@ -1,0 +1,81 @@
+"""Shared helpers of the measures: the one grayscale rule and the reduction option.
+
+Grayscale rule: ITU-R BT.709 luma weights ``0.2125 R + 0.7154 G + 0.0721 B``
+applied to the [0, 1] values as they are (no gamma linearisation), exactly
+what ``skimage.color.rgb2gray`` does. We take scikit-image's rule, rather than
+BT.601 (``0.299, 0.587, 0.114``, OpenCV and Pillow), so that every measure here
+that has a scikit-image counterpart (``blur_effect``) can be pinned against it on
+the same input. Single-channel images pass through; images with another number
+of channels are averaged over channels.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._checks import ParameterError, ShapeError, check_choice, check_image
+
+__all__ = ["to_gray", "reduce", "REDUCTIONS", "BT709"]
+
+BT709 = (0.2125, 0.7154, 0.0721)
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def to_gray(images: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """``(B, C, H, W)`` (or ``(C, H, W)``) images to ``(B, 1, H, W)`` luma (BT.709, as skimage).
+
+    Example:
+        >>> to_gray(torch.ones(2, 3, 4, 4)).shape
+        torch.Size([2, 1, 4, 4])
+    """
+    x, _ = check_image(images, name)
+    c = x.shape[1]
+    if c == 1:
+        return x
+    if c == 3:
+        w = x.new_tensor(BT709).view(1, 3, 1, 1)
+        return (x * w).sum(1, keepdim=True)
+    return x.mean(1, keepdim=True)
+
+
+def reduce(values: torch.Tensor, reduction: str, single: bool = False) -> torch.Tensor:
+    """Apply ``reduction`` (``"none"``, ``"mean"`` or ``"sum"``) to per-image values ``(B,)``.
+
+    With ``"none"`` a single-image input (``single=True``) returns a 0-d tensor.
+    """
+    check_choice(reduction, "reduction", REDUCTIONS)
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values[0] if single else values
+
+
+def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y")):
+    """Validate two image batches of identical shape; returns ``(x4, y4, single)``."""
+    x4, single = check_image(x, names[0])
+    y4, _ = check_image(y, names[1])
+    if x4.shape != y4.shape:
+        raise ShapeError(
+            f"{names[1]}: expected the same shape as {names[0]} {tuple(x4.shape)}, "
+            f"got {tuple(y4.shape)}"
+        )
+    if y4.dtype != x4.dtype:
+        y4 = y4.to(x4.dtype)
+    return x4, y4, single
+
+
+def check_min_size(x: torch.Tensor, minimum: int, name: str = "images") -> None:
+    h, w = x.shape[-2:]
+    if min(h, w) < minimum:
+        raise ShapeError(f"{name}: expected height and width >= {minimum}, got {(h, w)}")
+
+
+def check_data_range(data_range: object) -> float:
+    if (
+        isinstance(data_range, bool)
+        or not isinstance(data_range, (int, float))
+        or not data_range > 0
+    ):
+        raise ParameterError(f"data_range: expected a positive number, got {data_range!r}")
+    return float(data_range)
