@@ -61,6 +61,7 @@ __all__ = [
     "summarize",
     "resolve_corruptions",
     "impulse_response",
+    "CRITICAL_FAMILIES",
 ]
 
 _MASK64 = (1 << 64) - 1
@@ -400,7 +401,7 @@ def evaluate(
     topk: int = 5,
     flip_frames: int = 0,
     flip_images: int = 200,
-    critical: bool = False,
+    critical: bool | Sequence[str] = False,
     critical_images: int = 100,
     critical_kwargs: Mapping | None = None,
     examples: int = 8,
@@ -436,8 +437,9 @@ def evaluate(
             corruption (severity from 1 to 5 in equal steps, the random draw held
             fixed); 0 skips it.
         flip_images: how many images (the first ones) the sweep uses.
-        critical: also run :func:`blurkit.robustness.critical_blur` per corruption
-            on the first ``critical_images`` images.
+        critical: also run :func:`blurkit.robustness.critical_blur` on the first
+            ``critical_images`` images: ``True`` for :data:`CRITICAL_FAMILIES`, or a
+            sequence of family names.
         critical_kwargs: extra keyword arguments for ``critical_blur``.
         examples: how many example images to keep per cell for the report.
         baseline: name of one of ``models`` to normalise CE by (any dataset).
@@ -610,17 +612,18 @@ def evaluate(
                 progress,
             )
         if critical:
+            fams = CRITICAL_FAMILIES if critical is True else tuple(critical)
             _critical(
                 model,
                 mname,
                 dataset,
                 store,
                 ctx,
-                corrs,
-                presets,
+                fams,
                 critical_images,
                 dev,
-                critical_kwargs or {},
+                seed,
+                dict(critical_kwargs or {}),
                 progress,
             )
         timing["forward_s"] += runner.forward_s
@@ -718,31 +721,43 @@ def _jsonable(v):
     return str(v)
 
 
-def _critical(model, mname, dataset, store, ctx, corrs, presets, n_images, dev, kwargs, progress):
-    """Critical blur per corruption on the first ``n_images`` images (rank 0)."""
-    try:
-        from . import critical_blur
-    except ImportError:
-        if ctx.is_main:
-            warnings.warn("critical blur is not available in this build; skipped", stacklevel=3)
-        return
+#: critical-blur families searched by default (``blurkit.robustness.list_families``)
+CRITICAL_FAMILIES: tuple[str, ...] = ("gaussian", "defocus", "motion")
+
+
+def _critical(model, mname, dataset, store, ctx, families, n_images, dev, seed, kwargs, progress):
+    """Critical blur per family on the first ``n_images`` images (computed on rank 0)."""
+    from .critical import critical_blur
+
     if ctx.is_main:
+        todo = [f for f in families if not store.has(mname, "critical", f)]
         m = min(int(n_images), len(dataset))
-        items = [dataset[i] for i in range(m)]
-        x = torch.stack([torch.as_tensor(it[0]) for it in items]).to(dev)
-        y = torch.tensor([int(it[1]) for it in items], device=dev)
-        for j, c in enumerate(corrs):
-            if store.has(mname, "critical", c):
-                continue
-            try:
-                res = critical_blur(model, x, y, c, preset=presets[c], **kwargs)
-            except (ParameterError, ValueError, TypeError) as e:
-                warnings.warn(f"critical blur for {c} failed: {e}", stacklevel=3)
-                continue
-            rec = {"model": mname, "corruption": c, "n": m, "result": _jsonable(res)}
-            store.save(mname, "critical", c, rec)
-            if progress:
-                progress(f"{mname}: critical blur {c}", j + 1, len(corrs))
+        if todo and m:
+            items = [dataset[i] for i in range(m)]
+            x = torch.stack([torch.as_tensor(it[0]) for it in items]).to(dev)
+            y = torch.tensor([int(it[1]) for it in items], device=dev)
+            for j, f in enumerate(todo):
+                try:
+                    res = critical_blur(model, x, y, f, seed=int(seed), **kwargs)
+                except ParameterError as e:
+                    warnings.warn(f"critical blur for {f!r} skipped: {e}", stacklevel=3)
+                    continue
+                curve = res.ssim_curve(torch.linspace(0, 1, 51))
+                rec = {
+                    "model": mname,
+                    "family": f,
+                    "unit": res.unit,
+                    "n": m,
+                    "summary": _jsonable(res.summary()),
+                    "ssim_curve": _jsonable(curve),
+                    "strength": _jsonable(res.strength),
+                    "ssim": _jsonable(res.ssim),
+                    "correct": _jsonable(res.correct),
+                    "flipped": _jsonable(res.flipped),
+                }
+                store.save(mname, "critical", f, rec)
+                if progress:
+                    progress(f"{mname}: critical blur {f}", j + 1, len(todo))
     ctx.barrier()
 
 
@@ -826,8 +841,6 @@ def summarize(
                             pc["relative_ce_baseline"] = None
             if store.has(m, "flip", c):
                 pc["flip_probability"] = store.load(m, "flip", c)["flip_probability"]
-            if store.has(m, "critical", c):
-                pc["critical"] = _critical_summary(store.load(m, "critical", c)["result"])
             s["corruptions"][c] = pc
         pcs = s["corruptions"].values()
         s["mean_blur_accuracy"] = float(np.mean(all_acc)) if all_acc else None
@@ -841,25 +854,8 @@ def summarize(
         ):
             vals = [p[key] for p in pcs if p.get(key) is not None]
             s[outkey] = mean_corruption_error(vals) if vals and len(vals) == len(pcs) else None
+        s["critical"] = {
+            r["family"]: {"unit": r["unit"], **r["summary"]} for r in store.records(m, "critical")
+        }
         out["models"][m] = s
-    return out
-
-
-def _critical_summary(result) -> dict:
-    """Median / quartiles of the per-image critical strengths (whatever key holds them)."""
-    if not isinstance(result, Mapping):
-        return {}
-    out = {}
-    for key in ("strength", "critical", "critical_strength", "severity", "sigma", "ssim"):
-        v = result.get(key)
-        if isinstance(v, list) and v and all(isinstance(t, (int, float)) or t is None for t in v):
-            a = np.array([np.nan if t is None else t for t in v], dtype=float)
-            a = a[np.isfinite(a)]
-            if a.size:
-                out[key] = {
-                    "median": float(np.median(a)),
-                    "q25": float(np.quantile(a, 0.25)),
-                    "q75": float(np.quantile(a, 0.75)),
-                    "n": int(a.size),
-                }
     return out
