@@ -36,10 +36,11 @@ __all__ = ["blur", "blur_separable", "choose_method", "BOUNDARIES"]
 
 Method = Literal["auto", "direct", "fft"]
 
-# Direct convolution is preferred while kh * kw stays below this multiple of
-# log2 of the padded FFT size; measured by benchmarks/blur_engine.py on a
-# 2-core CPU (direct depthwise conv2d vs rfft2 products, float32, 224x224).
-_FFT_CROSSOVER = 3.0
+# Direct convolution is preferred while kh * kw * H * W stays below this multiple
+# of Nh * Nw * log2(Nh * Nw) (padded FFT size); measured by benchmarks/blur_engine.py
+# on a 2-core CPU (depthwise conv2d vs rfft2 products, float32, 224x224, batch 64):
+# the two cost the same near 19x19 kernels.
+_FFT_CROSSOVER = 15.0
 
 
 def choose_method(image_hw: tuple[int, int], kernel_hw: tuple[int, int]) -> str:
@@ -80,17 +81,14 @@ def _check_pair(x: torch.Tensor, k: torch.Tensor) -> None:
 
 def _direct(x: torch.Tensor, k: torch.Tensor, boundary: str) -> torch.Tensor:
     b, c, h, w = x.shape
-    kb, kc, kh, kw = k.shape
+    kh, kw = k.shape[-2:]
     xp = pad2d(x, _pads(kh, kw), boundary)
-    weight = k.flip(-1, -2)
     hp, wp = xp.shape[-2:]
-    if kb == 1 and kc == 1:
-        out = F.conv2d(xp.reshape(b * c, 1, hp, wp), weight)
-    elif kb == 1:
-        out = F.conv2d(xp, weight.reshape(c, 1, kh, kw), groups=c)
-    else:
-        weight = weight.expand(b, c, kh, kw).reshape(b * c, 1, kh, kw)
-        out = F.conv2d(xp.reshape(1, b * c, hp, wp), weight, groups=b * c)
+    # One group per (image, channel) pair even when the kernel is shared: on CPU the
+    # depthwise layout is several times faster than a (B*C, 1, H, W) batch through a
+    # single 1->1 filter or a groups=C convolution (benchmarks/blur_engine.py).
+    weight = k.flip(-1, -2).expand(b, c, kh, kw).reshape(b * c, 1, kh, kw)
+    out = F.conv2d(xp.reshape(1, b * c, hp, wp), weight, groups=b * c)
     return out.reshape(b, c, h, w)
 
 
