@@ -6,3 +6,8 @@ from .registry import register_kernel
 register_kernel("gaussian")(_gaussian.gaussian_kernel)
 register_kernel("anisotropic_gaussian")(_gaussian.anisotropic_gaussian_kernel)
 register_kernel("generalized_gaussian")(_gaussian.generalized_gaussian_kernel)
+
+from . import defocus as _defocus  # noqa: E402
+
+register_kernel("defocus")(_defocus.disk_kernel)
+register_kernel("imagenet_c_disk")(_defocus.imagenet_c_disk_kernel)
