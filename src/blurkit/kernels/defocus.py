@@ -321,7 +321,7 @@ def _opencv_gaussian1d(ksize: int, sigma: torch.Tensor) -> torch.Tensor:
 def imagenet_c_disk_kernel(
     radius, alias_blur=0.1, *, renormalize: bool = False, device=None, dtype=None
 ) -> torch.Tensor:
-    """The ImageNet-C defocus kernel exactly (``imagecorruptions.corruptions.disk``): ``(B, 1, k, k)``.
+    """The ImageNet-C defocus kernel, exactly as ``imagecorruptions.corruptions.disk``.
 
     A thresholded disk ``x^2 + y^2 <= radius^2`` on the grid ``-8..8`` (when
     ``radius <= 8``, else ``-radius..radius``), normalised, then smoothed by
