@@ -5,6 +5,39 @@ and returns one value per image, ``(B,)``, with an optional ``reduction``.
 See ``docs/measure.md`` for the validation of each measure on natural photographs.
 """
 
+from ._color import BT709, to_gray
 from .full_reference import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_levels, psnr, ssim
+from .no_reference import (
+    blur_effect,
+    cpbd,
+    edge_width,
+    hf_energy_ratio,
+    laplacian_variance,
+    radial_power_spectrum,
+    spectral_slope,
+    tenengrad,
+)
+from .registry import METRICS, MetricInfo, get_metric, list_metrics, sharpness_sign
 
-__all__ = ["psnr", "ssim", "ms_ssim", "ms_ssim_levels", "MS_SSIM_WEIGHTS"]
+__all__ = [
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "ms_ssim_levels",
+    "MS_SSIM_WEIGHTS",
+    "to_gray",
+    "BT709",
+    "laplacian_variance",
+    "tenengrad",
+    "blur_effect",
+    "edge_width",
+    "cpbd",
+    "spectral_slope",
+    "hf_energy_ratio",
+    "radial_power_spectrum",
+    "METRICS",
+    "MetricInfo",
+    "list_metrics",
+    "get_metric",
+    "sharpness_sign",
+]
