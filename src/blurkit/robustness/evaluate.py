@@ -301,10 +301,13 @@ def _save_examples(
     """Example strips ``examples/<corruption>@<severity>.png`` (the exact images the models saw)."""
     from .store import atomic_write
 
-    if k <= 0 or len(images) == 0:
+    if k <= 0:
         return
     d = store.root / "examples"
-    x, y, idx = images.first(k)
+    # the first k images of the dataset (not of this process's shard): the same
+    # examples however many processes run
+    first = _Images(images.dataset, range(min(k, len(images.dataset))), k, 0)
+    x, y, idx = first._load(first.positions)
     meta = {"indices": idx.tolist(), "labels": y.tolist(), "classes": class_names, "cells": []}
     cells = [("clean", 0.0)] + [(c, float(s)) for c in corrs for s in sevs]
     with torch.inference_mode():
