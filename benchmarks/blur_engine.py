@@ -28,7 +28,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    ap.add_argument(
+        "--write", action="store_true", help="append the table to benchmarks/RESULTS.md"
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     x = torch.rand(args.batch, 3, args.size, args.size)
@@ -36,7 +38,10 @@ def main() -> None:
         import kornia.filters as kf
     except ImportError:  # pragma: no cover
         kf = None
-    rows = ["| kernel | direct ms/img | fft ms/img | kornia filter2d ms/img | auto picks | fastest |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| kernel | direct ms/img | fft ms/img | kornia filter2d ms/img | auto picks | fastest |",
+        "|---|---|---|---|---|---|",
+    ]
     for k in (3, 5, 9, 15, 21, 31, 41, 61):
         kern = torch.rand(args.batch, 1, k, k)
         kern /= kern.sum((-2, -1), keepdim=True)
@@ -44,18 +49,26 @@ def main() -> None:
         tf = median_time(lambda: blur(x, kern, method="fft")) / args.batch * 1e3  # noqa: B023
         tk = float("nan")
         if kf is not None and k <= 31:
-            tk = median_time(lambda: kf.filter2d(x, kern[:, 0], border_type="reflect"), repeats=3) / args.batch * 1e3  # noqa: B023
+            tk = (
+                median_time(lambda: kf.filter2d(x, kern[:, 0], border_type="reflect"), repeats=3)
+                / args.batch
+                * 1e3
+            )  # noqa: B023
         auto = choose_method((args.size, args.size), (k, k))
         best = "direct" if td < tf else "fft"
         rows.append(f"| {k}x{k} | {td:.2f} | {tf:.2f} | {tk:.2f} | {auto} | {best} |")
         print(rows[-1], flush=True)
         n = args.size + k - 1
-        print(f"    measured crossover constant for this size: {td / tf * 3.0 * 0 + (k * k * args.size**2) / (n * n * math.log2(n * n)) * (tf / td):.2f}")
+        print(
+            f"    measured crossover constant for this size: {td / tf * 3.0 * 0 + (k * k * args.size**2) / (n * n * math.log2(n * n)) * (tf / td):.2f}"
+        )
     table = "\n".join(rows)
     print(table)
     if args.write:
         with open(Path(__file__).parent / "RESULTS.md", "a") as f:
-            f.write(f"\n## Blur engine: direct vs FFT (batch {args.batch}, {args.size}x{args.size}, per-sample kernels)\n\n{table}\n")
+            f.write(
+                f"\n## Blur engine: direct vs FFT (batch {args.batch}, {args.size}x{args.size}, per-sample kernels)\n\n{table}\n"
+            )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ __all__ = [
     "check_finite",
     "as_param",
     "float_dtype",
+    "common_dtype",
 ]
 
 
@@ -55,6 +56,21 @@ def _describe(x: object) -> str:
     return f"{type(x).__name__} {x!r}"[:120]
 
 
+def common_dtype(*values: object, dtype: torch.dtype | None = None) -> torch.dtype:
+    """The dtype of several parameters: ``dtype`` if given, else the widest floating
+    dtype among the tensors, else float32.
+
+    >>> common_dtype(1.0, torch.tensor([2.0], dtype=torch.float64))
+    torch.float64
+    """
+    if dtype is not None:
+        return float_dtype(dtype)
+    found = [v.dtype for v in values if isinstance(v, torch.Tensor) and v.dtype.is_floating_point]
+    if not found:
+        return torch.float32
+    return max(found, key=lambda d: torch.finfo(d).bits)
+
+
 def float_dtype(dtype: torch.dtype | None) -> torch.dtype:
     """The dtype rule: floating inputs keep their dtype; anything else becomes float32.
 
@@ -76,7 +92,9 @@ def check_image(x: object, name: str = "images") -> tuple[torch.Tensor, bool]:
     caller can return the same rank).
     """
     if not isinstance(x, torch.Tensor):
-        raise DTypeError(f"{name}: expected a torch.Tensor of shape (B, C, H, W), got {_describe(x)}")
+        raise DTypeError(
+            f"{name}: expected a torch.Tensor of shape (B, C, H, W), got {_describe(x)}"
+        )
     if not x.dtype.is_floating_point:
         raise DTypeError(
             f"{name}: expected a floating-point tensor with values in [0, 1], got dtype {x.dtype}; "
@@ -95,7 +113,9 @@ def check_kernel(k: object, name: str = "kernels") -> torch.Tensor:
     A 2-D ``(kh, kw)`` kernel is taken as one kernel shared by the batch and channels.
     """
     if not isinstance(k, torch.Tensor):
-        raise DTypeError(f"{name}: expected a torch.Tensor of shape (B, C, kh, kw), got {_describe(k)}")
+        raise DTypeError(
+            f"{name}: expected a torch.Tensor of shape (B, C, kh, kw), got {_describe(k)}"
+        )
     if not k.dtype.is_floating_point:
         raise DTypeError(f"{name}: expected a floating-point tensor, got dtype {k.dtype}")
     if k.ndim == 2:
@@ -103,7 +123,9 @@ def check_kernel(k: object, name: str = "kernels") -> torch.Tensor:
     elif k.ndim == 3:
         k = k[:, None]
     elif k.ndim != 4:
-        raise ShapeError(f"{name}: expected shape (B, 1|C, kh, kw) or (kh, kw), got {tuple(k.shape)}")
+        raise ShapeError(
+            f"{name}: expected shape (B, 1|C, kh, kw) or (kh, kw), got {tuple(k.shape)}"
+        )
     if k.shape[-1] < 1 or k.shape[-2] < 1:
         raise ShapeError(f"{name}: kernel spatial size must be >= 1, got {tuple(k.shape[-2:])}")
     return k
@@ -170,14 +192,19 @@ def as_param(
 
     Range checks are applied to Python values only; tensors are trusted (a check
     on a CUDA tensor would synchronise) unless they live on the CPU.
+    ``dtype=None`` keeps a floating tensor's dtype (else float32).
     """
+    if dtype is None and isinstance(value, torch.Tensor):
+        dtype = value.dtype
     dtype = float_dtype(dtype)
     if isinstance(value, torch.Tensor):
         t = value.to(device=device if device is not None else value.device, dtype=dtype)
         if t.ndim == 0:
             t = t.reshape(1)
         if t.ndim != 1:
-            raise ShapeError(f"{name}: expected a scalar or a (B,) tensor, got shape {tuple(t.shape)}")
+            raise ShapeError(
+                f"{name}: expected a scalar or a (B,) tensor, got shape {tuple(t.shape)}"
+            )
         check_values = t.device.type == "cpu" and not t.requires_grad
     else:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -185,7 +212,9 @@ def as_param(
         elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
             vals = [float(v) for v in value]
         else:
-            raise DTypeError(f"{name}: expected a number, a sequence or a (B,) tensor, got {_describe(value)}")
+            raise DTypeError(
+                f"{name}: expected a number, a sequence or a (B,) tensor, got {_describe(value)}"
+            )
         t = torch.tensor(vals, device=device, dtype=dtype)
         check_values = True
     if check_values and t.numel():

@@ -11,7 +11,13 @@ from blurkit import ParameterError, ShapeError, blur
 from blurkit.functional import BOUNDARIES, blur_separable, choose_method
 from blurkit.kernels import gaussian_kernel
 
-SCIPY_MODE = {"reflect": "mirror", "symmetric": "reflect", "replicate": "nearest", "circular": "wrap", "zeros": "constant"}
+SCIPY_MODE = {
+    "reflect": "mirror",
+    "symmetric": "reflect",
+    "replicate": "nearest",
+    "circular": "wrap",
+    "zeros": "constant",
+}
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -81,7 +87,9 @@ def test_batch_equals_loop_and_kernel_broadcasting():
         torch.testing.assert_close(out[i], blur(x[i], per_sample[i : i + 1]))
     out_c = blur(x, per_channel)
     for c in range(3):
-        torch.testing.assert_close(out_c[:, c : c + 1], blur(x[:, c : c + 1], per_channel[:, c : c + 1]))
+        torch.testing.assert_close(
+            out_c[:, c : c + 1], blur(x[:, c : c + 1], per_channel[:, c : c + 1])
+        )
 
 
 def test_single_image_rank_kept_and_noncontiguous():

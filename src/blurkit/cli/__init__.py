@@ -11,7 +11,18 @@ import importlib
 from ._app import app, console, fail
 
 # sub-command modules, imported for their registrations
-_COMMANDS = ("kernels", "blur", "measure", "models", "evaluate", "attack", "train", "deblur", "report", "demo")
+_COMMANDS = (
+    "kernels",
+    "blur",
+    "measure",
+    "models",
+    "evaluate",
+    "attack",
+    "train",
+    "deblur",
+    "report",
+    "demo",
+)
 
 for _name in _COMMANDS:
     try:

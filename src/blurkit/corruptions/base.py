@@ -73,7 +73,13 @@ _REGISTRY: dict[str, Corruption] = {}
 SUITES: dict[str, tuple[str, ...]] = {
     "imagenet-c-blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
     "cifar-10-c-blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "imagenet-c-blur-all": ("gaussian_blur", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
+    "imagenet-c-blur-all": (
+        "gaussian_blur",
+        "defocus_blur",
+        "glass_blur",
+        "motion_blur",
+        "zoom_blur",
+    ),
     "natural": ("camera_shake", "myopia", "astigmatism", "dirty_lens", "depth_defocus"),
 }
 
@@ -104,7 +110,9 @@ def get_corruption(name: str) -> Corruption:
     """The family registered under ``name``; unknown names list the known ones."""
     _load()
     if name not in _REGISTRY:
-        raise ParameterError(f"corruption: unknown name {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise ParameterError(
+            f"corruption: unknown name {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        )
     return _REGISTRY[name]
 
 
@@ -122,7 +130,9 @@ def make_generators(seed, batch: int) -> list[torch.Generator]:
         return [torch.Generator().manual_seed(seed)]
     if isinstance(seed, Sequence) and len(seed) == batch:
         return [torch.Generator().manual_seed(int(s)) for s in seed]
-    raise ParameterError(f"seed: expected an int or {batch} ints (one per image), got {seed!r}"[:200])
+    raise ParameterError(
+        f"seed: expected an int or {batch} ints (one per image), got {seed!r}"[:200]
+    )
 
 
 def interpolate_row(table: Sequence[Sequence[float]], severity: float) -> list[float]:
@@ -142,7 +152,9 @@ def _check_severity(severity) -> float:
     return check_scalar(severity, "severity", low=1.0, high=5.0)
 
 
-def sample_corruption(images: torch.Tensor, name: str, severity, *, preset: str = "imagenet-c", seed=None) -> dict:
+def sample_corruption(
+    images: torch.Tensor, name: str, severity, *, preset: str = "imagenet-c", seed=None
+) -> dict:
     """Draw (without applying) the random parameters ``corrupt`` would use."""
     x, _ = check_image(images)
     c = get_corruption(name)
@@ -154,7 +166,9 @@ def sample_corruption(images: torch.Tensor, name: str, severity, *, preset: str 
     return c.sample(x.shape[0], s, preset, gens, x.device, x.dtype)
 
 
-def corrupt(images: torch.Tensor, name: str, severity=3, *, preset: str = "imagenet-c", seed=None, **params) -> torch.Tensor:
+def corrupt(
+    images: torch.Tensor, name: str, severity=3, *, preset: str = "imagenet-c", seed=None, **params
+) -> torch.Tensor:
     """Corrupt images with a named blur family at a severity.
 
     Args:
@@ -187,7 +201,9 @@ def corrupt(images: torch.Tensor, name: str, severity=3, *, preset: str = "image
         )
     drawn = {}
     if c.sample is not None:
-        drawn = c.sample(x.shape[0], s, preset, make_generators(seed, x.shape[0]), x.device, x.dtype)
+        drawn = c.sample(
+            x.shape[0], s, preset, make_generators(seed, x.shape[0]), x.device, x.dtype
+        )
     drawn.update(params)
     out = c.apply(x, s, preset, **drawn)
     return out[0] if single else out

@@ -50,7 +50,11 @@ def pad2d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.T
     if mode == "zeros":
         return torch.nn.functional.pad(x, (left, right, top, bottom))
     h, w = x.shape[-2:]
-    if mode in ("reflect", "replicate", "circular") and max(left, right) < w and max(top, bottom) < h:
+    if (
+        mode in ("reflect", "replicate", "circular")
+        and max(left, right) < w
+        and max(top, bottom) < h
+    ):
         # the native op is faster; it covers every case where the pad fits inside the image
         return torch.nn.functional.pad(x, (left, right, top, bottom), mode=mode)
     if top or bottom:

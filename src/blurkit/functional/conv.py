@@ -194,8 +194,18 @@ def blur_separable(
     """
     x, single = check_image(images)
     check_choice(boundary, "boundary", BOUNDARIES)
-    ky = check_kernel(kernel_y.reshape(-1, 1, kernel_y.shape[-1], 1) if isinstance(kernel_y, torch.Tensor) else kernel_y, "kernel_y")
-    kx = check_kernel(kernel_x.reshape(-1, 1, 1, kernel_x.shape[-1]) if isinstance(kernel_x, torch.Tensor) else kernel_x, "kernel_x")
+    ky = check_kernel(
+        kernel_y.reshape(-1, 1, kernel_y.shape[-1], 1)
+        if isinstance(kernel_y, torch.Tensor)
+        else kernel_y,
+        "kernel_y",
+    )
+    kx = check_kernel(
+        kernel_x.reshape(-1, 1, 1, kernel_x.shape[-1])
+        if isinstance(kernel_x, torch.Tensor)
+        else kernel_x,
+        "kernel_x",
+    )
     _check_pair(x, ky)
     _check_pair(x, kx)
     ky, kx = ky.to(x.dtype), kx.to(x.dtype)

@@ -38,7 +38,9 @@ def odd_size(half_width: float, name: str = "size") -> int:
     return n
 
 
-def kernel_grid(size: int | tuple[int, int], device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+def kernel_grid(
+    size: int | tuple[int, int], device=None, dtype=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel-centre coordinates ``(x, y)`` of a kernel, origin at index ``k // 2``.
 
     ``x`` grows to the right, ``y`` grows *upwards* (image rows are flipped), so
@@ -81,7 +83,13 @@ def _shift(k: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     theta[:, 0, 2] = -dx.reshape(-1) * 2 / kw
     theta[:, 1, 2] = -dy.reshape(-1) * 2 / kh
     grid = F.affine_grid(theta, (b * c, 1, kh, kw), align_corners=False)
-    out = F.grid_sample(k.reshape(b * c, 1, kh, kw), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(
+        k.reshape(b * c, 1, kh, kw),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
     return out.reshape(b, c, kh, kw)
 
 

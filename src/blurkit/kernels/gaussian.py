@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import as_param, check_image, check_scalar
+from .._checks import as_param, check_image, check_scalar, common_dtype
 from ..functional.conv import blur_separable
 from ._utils import kernel_grid, normalize_kernel, odd_size
 
@@ -81,7 +81,14 @@ def gaussian_kernel(
 
 
 def anisotropic_gaussian_kernel(
-    sigma_x, sigma_y, angle=0.0, size: int | None = None, *, truncate: float = 4.0, device=None, dtype=None
+    sigma_x,
+    sigma_y,
+    angle=0.0,
+    size: int | None = None,
+    *,
+    truncate: float = 4.0,
+    device=None,
+    dtype=None,
 ) -> torch.Tensor:
     """Anisotropic Gaussian PSFs ``(B, 1, size, size)``.
 
@@ -93,9 +100,10 @@ def anisotropic_gaussian_kernel(
 
     Example:
         >>> k = anisotropic_gaussian_kernel(3.0, 1.0, angle=90.0)
-        >>> bool(k[0, 0].sum(0).std() < k[0, 0].sum(1).std())  # elongated vertically
+        >>> bool(k[0, 0].sum(0).std() > k[0, 0].sum(1).std())  # elongated vertically
         True
     """
+    dtype = common_dtype(sigma_x, sigma_y, angle, dtype=dtype)
     sx = as_param(sigma_x, "sigma_x", device=device, dtype=dtype, low=0.0)
     sy = as_param(sigma_y, "sigma_y", device=sx.device, dtype=sx.dtype, low=0.0)
     th = as_param(angle, "angle", device=sx.device, dtype=sx.dtype)
@@ -127,6 +135,7 @@ def generalized_gaussian_kernel(
         >>> float(k[0, 0, 8, 8] / k[0, 0, 8, 10]) < 1.1
         True
     """
+    dtype = common_dtype(sigma, beta, dtype=dtype)
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
     be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=0.0, low_inclusive=False)
     b = max(s.shape[0], be.shape[0])
@@ -185,4 +194,3 @@ class GaussianBlur(nn.Module):
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}, boundary={self.boundary!r}"
-

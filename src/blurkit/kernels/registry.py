@@ -64,17 +64,23 @@ def parse_kernel_spec(spec: str) -> tuple[str, dict]:
     try:
         node = ast.parse(spec.strip(), mode="eval").body
     except SyntaxError as e:
-        raise ParameterError(f"kernel: cannot parse {spec!r} ({e.msg}); expected 'name(key=value, ...)'") from None
+        raise ParameterError(
+            f"kernel: cannot parse {spec!r} ({e.msg}); expected 'name(key=value, ...)'"
+        ) from None
     if isinstance(node, ast.Name):
         return node.id, {}
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.args:
-        raise ParameterError(f"kernel: expected 'name(key=value, ...)' with keyword arguments only, got {spec!r}")
+        raise ParameterError(
+            f"kernel: expected 'name(key=value, ...)' with keyword arguments only, got {spec!r}"
+        )
     params = {}
     for kw in node.keywords:
         try:
             params[kw.arg] = ast.literal_eval(kw.value)
         except ValueError:
-            raise ParameterError(f"kernel: value of {kw.arg!r} in {spec!r} must be a number or a literal") from None
+            raise ParameterError(
+                f"kernel: value of {kw.arg!r} in {spec!r} must be a number or a literal"
+            ) from None
     return node.func.id, params
 
 
