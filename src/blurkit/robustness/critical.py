@@ -201,8 +201,10 @@ register_family(
     BlurFamily(
         "myopia",
         _myopia,
-        0.05,
-        lambda h, w: 10.0,
+        0.01,
+        # at myopia_blur's default 1 arcmin per pixel and 4 mm pupil, 1 D blurs over a
+        # disk of about 14 px diameter: the bracket top blurs over about half the image side
+        lambda h, w: 0.04 * min(h, w),
         "diopters",
         description="myopic defocus of the eye, strength = refractive error in diopters",
     )
