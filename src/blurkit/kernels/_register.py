@@ -7,6 +7,11 @@ register_kernel("gaussian")(_gaussian.gaussian_kernel)
 register_kernel("anisotropic_gaussian")(_gaussian.anisotropic_gaussian_kernel)
 register_kernel("generalized_gaussian")(_gaussian.generalized_gaussian_kernel)
 
+from . import motion as _motion  # noqa: E402
+
+register_kernel("motion")(_motion.motion_kernel)
+register_kernel("camera_shake")(_motion.camera_shake_kernel)
+
 from . import defocus as _defocus  # noqa: E402
 
 register_kernel("defocus")(_defocus.disk_kernel)
