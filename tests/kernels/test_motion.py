@@ -164,6 +164,13 @@ def test_gradcheck_through_blur():
     assert torch.autograd.gradcheck(lambda x, L, a: motion_blur(x, L, a), (x, L, a))
 
 
+def test_uniform_kernel_independent_of_size():
+    """The exact segment integral does not depend on the kernel size (hence on the batch)."""
+    small = motion_kernel(7.3, 33.0, size=11, dtype=D)
+    big = motion_kernel(7.3, 33.0, size=21, dtype=D)
+    torch.testing.assert_close(small, big[..., 5:-5, 5:-5], atol=1e-15, rtol=0)
+
+
 def test_batch_equals_loop_and_module():
     x = torch.rand(3, 3, 20, 24)
     L = torch.tensor([2.0, 6.5, 11.0])
@@ -268,13 +275,14 @@ def test_trajectory_kernel_centroid_and_line():
     c = k.shape[-1] // 2
     torch.testing.assert_close(cy, torch.full_like(cy, float(c)))
     torch.testing.assert_close(cx, torch.full_like(cx, float(c)))
-    # a straight 2-point trajectory is the uniform motion kernel
+    # a straight 2-point trajectory is the uniform motion kernel (midpoint rule vs exact)
     line = torch.tensor([[[-3.0, -1.2], [3.0, 1.2]]], dtype=D)
     L = float(line[0, 1].sub(line[0, 0]).norm())
     ang = math.degrees(math.atan2(2.4, 6.0))
-    torch.testing.assert_close(
-        trajectory_kernel(line, 9), motion_kernel(L, ang, 9, dtype=D), atol=1e-6, rtol=0
-    )
+    ref = motion_kernel(L, ang, 9, dtype=D)
+    torch.testing.assert_close(trajectory_kernel(line, 9), ref, atol=2e-4, rtol=0)
+    fine = trajectory_kernel(line, 9, subsamples=2000)
+    torch.testing.assert_close(fine, ref, atol=1e-6, rtol=0)
 
 
 def test_trajectory_kernel_gradcheck():
