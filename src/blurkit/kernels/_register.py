@@ -22,3 +22,7 @@ from . import optics as _optics  # noqa: E402
 register_kernel("zernike")(_optics.zernike_psf)
 register_kernel("myopia")(_optics.myopia_kernel)
 register_kernel("astigmatism")(_optics.astigmatism_kernel)
+
+from . import scatter as _scatter  # noqa: E402
+
+register_kernel("scatter")(_scatter.scatter_kernel)
