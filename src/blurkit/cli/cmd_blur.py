@@ -1,0 +1,67 @@
+"""``blurkit blur``: apply a corruption or a kernel to image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from .._checks import BlurkitError
+from ._app import app, console, fail
+
+
+@app.command("blur")
+def blur_command(
+    images: list[Path] = typer.Argument(..., help="Image files or folders (PNG, JPEG, ...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    corruption: str = typer.Option(
+        None, "--corruption", "-c", help="Corruption name (see `blurkit blur --list`)."
+    ),
+    severity: float = typer.Option(
+        3.0, "--severity", "-s", help="Severity 1-5 (fractions allowed)."
+    ),
+    preset: str = typer.Option(
+        "imagenet-c", help="Parameter table: imagenet-c, cifar-10-c, natural."
+    ),
+    seed: int = typer.Option(
+        0, help="Run seed (each file's draw is derived from it and the file name)."
+    ),
+    kernel: str = typer.Option(
+        None,
+        "--kernel",
+        "-k",
+        help="Kernel spec instead of a corruption, e.g. 'defocus(radius=3.5)'.",
+    ),
+    boundary: str = typer.Option(
+        "reflect",
+        help="Boundary rule for --kernel: reflect, symmetric, replicate, circular, zeros.",
+    ),
+) -> None:
+    """Blur image files with a named corruption or an explicit kernel."""
+    from ..apply import blur_files
+    from ..io import iter_image_files
+
+    files = list(iter_image_files(images))
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("blurring", total=len(files))
+            result = blur_files(
+                files,
+                out,
+                corruption=corruption,
+                severity=severity,
+                preset=preset,
+                seed=seed,
+                kernel=kernel,
+                boundary=boundary,
+                on_file=lambda _p: progress.advance(task),
+            )
+    except BlurkitError as e:
+        fail(str(e))
+    console.print(f"wrote {len(result.written)} image(s) to {out}")
+    if result.failed:
+        console.print(f"[bold red]{len(result.failed)} file(s) failed:[/]")
+        for path, reason in result.failed:
+            console.print(f"  {path}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
