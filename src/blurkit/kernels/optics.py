@@ -271,7 +271,9 @@ def zernike_psf(
     Returns:
         Non-negative PSFs summing to 1 per channel, centred on pixel ``size // 2``.
         The default size follows the largest coefficients of the batch; at a
-        given ``size`` each PSF is independent of the rest of the batch.
+        given ``size`` each PSF is independent of the rest of the batch. Odd
+        aberrations (tilt, coma, trefoil) move the centroid off the centre, as
+        they move the image in a real system; :func:`center_kernel` re-centres.
 
     Example:
         >>> k = zernike_psf(defocus=torch.tensor([0.0, 0.5]), wavelength_nm="rgb")
