@@ -6,6 +6,7 @@ See ``docs/measure.md`` for the validation of each measure on natural photograph
 """
 
 from ._color import BT709, to_gray
+from .estimate import FAMILIES, estimate_blur
 from .full_reference import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_levels, psnr, ssim
 from .no_reference import (
     blur_effect,
@@ -40,4 +41,6 @@ __all__ = [
     "list_metrics",
     "get_metric",
     "sharpness_sign",
+    "estimate_blur",
+    "FAMILIES",
 ]

@@ -1,0 +1,80 @@
+"""Blur estimation from one image: accuracy on photographs not used for tuning, conventions, errors.
+
+The estimator's constants were fitted on astronaut and camera; these tests use coffee,
+chelsea and rocket (the full held-out validation is benchmarks/measure_validation.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from blurkit import ParameterError, ShapeError
+from blurkit.kernels import defocus_blur, gaussian_blur, motion_blur
+from blurkit.measure import estimate_blur
+
+
+def _crop(img: np.ndarray, size: int = 192) -> torch.Tensor:
+    h, w = img.shape[:2]
+    t, l = (h - size) // 2, (w - size) // 2
+    return torch.from_numpy(img[t : t + size, l : l + size].copy()).permute(2, 0, 1).float() / 255
+
+
+@pytest.fixture(scope="module")
+def held_out(photos_uint8):
+    return torch.stack([_crop(photos_uint8[n]) for n in ("coffee", "chelsea", "rocket")])
+
+
+def _q(x):  # 8-bit quantisation, as a saved file
+    return (x * 255).round() / 255
+
+
+def test_gaussian_sigma(held_out):
+    # coffee and chelsea carry ~0.5-0.7 px of blur of their own (the estimate is of the
+    # total blur), so the mildest blur goes on rocket, the sharpest photo
+    sig = torch.tensor([3.0, 4.5, 1.5])
+    est = estimate_blur(_q(gaussian_blur(held_out, sig)), "gaussian")
+    rel = (est / sig - 1).abs()
+    assert est.shape == (3,)
+    assert float(rel.max()) < 0.25, est
+
+
+def test_defocus_radius(held_out):
+    rad = torch.tensor([4.0, 7.0, 2.0])
+    est = estimate_blur(_q(defocus_blur(held_out, rad)), "defocus")
+    assert float((est / rad - 1).abs().max()) < 0.25, est
+
+
+def test_motion_length_and_angle(held_out):
+    length = torch.tensor([7.0, 15.0, 26.0])
+    angle = torch.tensor([30.0, 120.0, 170.0])
+    est = estimate_blur(_q(motion_blur(held_out, length, angle)), "motion")
+    assert float((est["length"] / length - 1).abs().max()) < 0.15, est
+    d = (est["angle"] - angle + 90) % 180 - 90
+    assert float(d.abs().max()) < 5.0, est
+
+
+def test_motion_angle_convention_streak_rising_right():
+    # one bright dot smeared along +45 degrees (y up) must read 45, not 135
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, 128, 128, generator=g)
+    x = gaussian_blur(x, 1.0)
+    est = estimate_blur(motion_blur(x, 12.0, 45.0), "motion")
+    assert abs(float(est["angle"][0]) - 45.0) < 5.0
+
+
+def test_more_blur_reads_larger(held_out):
+    x = held_out[:1]
+    vals = [float(estimate_blur(gaussian_blur(x, s))) for s in (1.0, 2.0, 4.0)]
+    assert vals == sorted(vals)
+
+
+def test_single_image_and_errors(held_out):
+    assert estimate_blur(held_out[0]).shape == ()
+    m = estimate_blur(held_out[0], "motion")
+    assert set(m) == {"length", "angle"} and m["length"].shape == ()
+    with pytest.raises(ParameterError, match="family"):
+        estimate_blur(held_out, "zoom")
+    with pytest.raises(ShapeError):
+        estimate_blur(torch.rand(1, 3, 16, 16))
