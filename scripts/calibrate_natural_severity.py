@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import sys
 import tarfile
@@ -53,7 +54,9 @@ def imagenet_images(n: int) -> torch.Tensor:
 def cifar_images(n: int) -> np.ndarray:
     out = []
     with tarfile.open(DATA / "cifar10" / "cifar10-test.tar.gz") as tf:
-        members = sorted((m for m in tf if m.isfile() and m.name.endswith(".jpg")), key=lambda m: m.name)
+        members = sorted(
+            (m for m in tf if m.isfile() and m.name.endswith(".jpg")), key=lambda m: m.name
+        )
         for m in members[:: max(1, len(members) // n)][:n]:
             out.append(np.asarray(Image.open(io.BytesIO(tf.extractfile(m).read())).convert("RGB")))
     return np.stack(out)
@@ -110,12 +113,15 @@ def mean_ssim(name: str, x: torch.Tensor, preset: str, params: dict) -> float:
 
 # family -> strength parameter and log-spaced search range per table (224 px, 32 px)
 FAMILIES = {
-    "camera_shake": ("length", (0.5, 80.0), (0.05, 12.0)),
-    "depth_defocus": ("max_radius", (0.5, 80.0), (0.05, 12.0)),
+    "camera_shake": ("length", (4.0, 400.0), (0.3, 40.0)),
+    "depth_defocus": ("max_radius", (1.0, 200.0), (0.1, 30.0)),
     "myopia": ("diopters", (0.1, 12.0), (0.05, 20.0)),
     "astigmatism": ("cylinder", (0.1, 20.0), (0.05, 30.0)),
-    "dirty_lens": ("strength", (0.005, 1.0), (0.001, 1.0)),
+    "dirty_lens": ("core_sigma", (0.05, 12.0), (0.01, 3.0)),
 }
+
+# parameters held fixed per severity (index 0..4) while the strength is calibrated
+FIXED = {"dirty_lens": lambda i: {"weight": 0.1 * (i + 1)}}
 
 
 def calibrate(name: str, x: torch.Tensor, preset: str, tg: list[float], points: int = 14):
@@ -124,18 +130,24 @@ def calibrate(name: str, x: torch.Tensor, preset: str, tg: list[float], points: 
     pname, r224, r32 = FAMILIES[name]
     lo, hi = r32 if preset == "cifar-10-c" else r224
     grid = np.exp(np.linspace(math.log(lo), math.log(hi), points))
-    curve = np.array([mean_ssim(name, x, preset, {pname: float(v)}) for v in grid])
-    # enforce monotone decreasing (tiny non-monotone noise from random draws)
-    curve = np.minimum.accumulate(curve)
+    fixed = FIXED.get(name, lambda i: {})
+    curves: dict[str, np.ndarray] = {}
     out, check = [], []
-    for t in tg:
+    for i, t in enumerate(tg):
+        extra = fixed(i)
+        key = json.dumps(extra)
+        if key not in curves:
+            c = [mean_ssim(name, x, preset, {pname: float(v), **extra}) for v in grid]
+            # enforce monotone decreasing (tiny non-monotone noise from random draws)
+            curves[key] = np.minimum.accumulate(np.array(c))
+        curve = curves[key]
         if t > curve[0] or t < curve[-1]:
             out.append(float("nan"))
             check.append(float("nan"))
             continue
         v = float(np.exp(np.interp(-t, -curve, np.log(grid))))
         out.append(v)
-        check.append(mean_ssim(name, x, preset, {pname: v}))
+        check.append(mean_ssim(name, x, preset, {pname: v, **extra}))
     return out, check
 
 
@@ -145,11 +157,19 @@ def main() -> None:
     p.add_argument("--n32", type=int, default=200)
     p.add_argument("--families", nargs="*", default=list(FAMILIES))
     p.add_argument("--targets-only", action="store_true")
+    p.add_argument("--presets", nargs="*", default=["imagenet-c", "cifar-10-c"])
+    p.add_argument("--cache", default="", help="JSON file caching the target SSIMs")
     a = p.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
     big, small = imagenet_images(a.n224), cifar_images(a.n32)
-    tb, ts = targets(big, "imagenet"), targets(small, "cifar")
+    cache = Path(a.cache) if a.cache else None
+    if cache is not None and cache.exists():
+        tb, ts = json.loads(cache.read_text())
+    else:
+        tb, ts = targets(big, "imagenet"), targets(small, "cifar")
+        if cache is not None:
+            cache.write_text(json.dumps([tb, ts]))
     print("target SSIM imagenet-c defocus (224):", [round(v, 4) for v in tb])
     print("target SSIM cifar-10-c defocus (32):", [round(v, 4) for v in ts])
     sys.stdout.flush()
@@ -158,6 +178,8 @@ def main() -> None:
     xb, xs = to_t(big), to_t(small)
     for name in a.families:
         for preset, x, tg in (("imagenet-c", xb, tb), ("cifar-10-c", xs, ts)):
+            if preset not in a.presets:
+                continue
             vals, check = calibrate(name, x, preset, tg)
             print(
                 f"{name} [{preset}]: {[float(f'{v:.3g}') for v in vals]}  "

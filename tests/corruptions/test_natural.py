@@ -28,7 +28,7 @@ def _photos(size: int) -> torch.Tensor:
         s = min(w, h)
         im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
         im = im.resize((size, size), Image.BICUBIC)
-        out.append(torch.from_numpy(np.asarray(im)).permute(2, 0, 1).float() / 255)
+        out.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255)
     return torch.stack(out)
 
 
@@ -107,13 +107,16 @@ def test_natural_preset_equals_imagenet_c_at_224_and_scales():
 
 
 def test_explicit_params_override_and_pin_to_kernels():
-    from blurkit.kernels import motion_kernel, myopia_kernel
+    from blurkit.kernels import motion_kernel, myopia_kernel, trajectory_kernel
 
     x = _photos(64)[:2]
     # a straight unit-length trajectory: camera shake becomes linear motion blur
     line = torch.tensor([[-0.5, 0.0], [0.5, 0.0]])
     y = corrupt(x, "camera_shake", 1, preset="imagenet-c", trajectory=line, length=9.0)
-    torch.testing.assert_close(y, blur(x, motion_kernel(9.0, 0.0)).clamp(0, 1), atol=1e-5, rtol=0)
+    k = trajectory_kernel(line * 9.0)
+    torch.testing.assert_close(y, blur(x, k).clamp(0, 1), atol=1e-6, rtol=0)
+    # (the rasterised path is the motion kernel up to sub-sampling of the path)
+    torch.testing.assert_close(y, blur(x, motion_kernel(9.0, 0.0)).clamp(0, 1), atol=1e-3, rtol=0)
     # myopia: diopters override, viewing geometry of the preset
     y = corrupt(x, "myopia", 4, preset="imagenet-c", diopters=1.25)
     k = myopia_kernel(1.25, 4.0, pixel_scale_arcmin=VIEW_FIELD_DEG * 60 / 224)
