@@ -7,6 +7,7 @@ See ``docs/measure.md`` for the validation of each measure on natural photograph
 
 from ._color import BT709, to_gray
 from .estimate import FAMILIES, estimate_blur
+from .files import MeasureResult, measure_files
 from .full_reference import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_levels, psnr, ssim
 from .no_reference import (
     blur_effect,
@@ -43,4 +44,6 @@ __all__ = [
     "sharpness_sign",
     "estimate_blur",
     "FAMILIES",
+    "measure_files",
+    "MeasureResult",
 ]
