@@ -72,6 +72,14 @@ def _odd_or_none(size, name: str) -> int | None:
     return size
 
 
+def _loop_is_faster(images: torch.Tensor) -> bool:
+    """On the CPU, one convolution per image with that image's tight kernel beats one
+    grouped convolution with every kernel padded to the largest (measured by
+    ``benchmarks/augment.py``: the per-image kernels are mostly far smaller than the
+    largest); on accelerators the single batched call wins."""
+    return images.device.type == "cpu" and images.shape[0] > 1
+
+
 class RandomBlurBase(nn.Module):
     """Base of the random blur augmentations: selection, parameter draws, replay.
 
@@ -263,7 +271,26 @@ class RandomGaussianBlur(RandomBlurBase):
         return {"sigma": lo + (hi - lo) * uniform()}
 
     def _blur(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        g = gaussian_kernel1d(params["sigma"], self.kernel_size, truncate=self.truncate)
+        sigma = params["sigma"]
+        if self.kernel_size is not None:
+            g = gaussian_kernel1d(sigma, self.kernel_size, truncate=self.truncate)
+            return blur_separable(images, g, g, boundary=self.boundary)
+        # each image's own radius int(truncate * sigma + 0.5) (scipy's), so an image's
+        # blur does not depend on the rest of the batch: gaussian_blur(image, sigma)
+        radii = [int(self.truncate * v + 0.5) for v in sigma.detach().cpu().tolist()]
+        if _loop_is_faster(images):
+            return torch.cat(
+                [
+                    blur_separable(images[i : i + 1], g, g, boundary=self.boundary)
+                    for i, r in enumerate(radii)
+                    for g in (gaussian_kernel1d(sigma[i : i + 1], 2 * r + 1),)
+                ]
+            )
+        big = max(radii)
+        x = torch.arange(-big, big + 1, device=sigma.device, dtype=sigma.dtype)
+        inside = x.abs()[None] <= torch.tensor(radii, device=sigma.device)[:, None]
+        g = torch.exp(-0.5 * (x[None] / sigma.clamp_min(1e-6)[:, None]) ** 2) * inside
+        g = g / g.sum(-1, keepdim=True)
         return blur_separable(images, g, g, boundary=self.boundary)
 
     def extra_repr(self) -> str:
@@ -344,7 +371,27 @@ class RandomMotionBlur(RandomBlurBase):
             profile=self.profile,
             sigma=params.get("sigma"),
         )
-        return blur(images, k, boundary=self.boundary, method=self.method)
+        if not _loop_is_faster(images):
+            return blur(images, k, boundary=self.boundary, method=self.method)
+        # a streak fills a small part of its square: crop each kernel to its support
+        # (symmetric about the centre pixel) and convolve image by image
+        n = k.shape[-1]
+        c = n // 2
+        dist = (torch.arange(n, device=k.device) - c).abs()
+        nz = k[:, 0].detach() != 0
+        hy = (dist * nz.any(-1)).amax(-1).tolist()
+        hx = (dist * nz.any(-2)).amax(-1).tolist()
+        return torch.cat(
+            [
+                blur(
+                    images[i : i + 1],
+                    k[i : i + 1, :, c - hy[i] : c + hy[i] + 1, c - hx[i] : c + hx[i] + 1],
+                    boundary=self.boundary,
+                    method=self.method,
+                )
+                for i in range(images.shape[0])
+            ]
+        )
 
     def extra_repr(self) -> str:
         return f"length={self.length}, angle={self.angle}, {super().extra_repr()}"
