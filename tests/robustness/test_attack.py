@@ -223,3 +223,36 @@ def test_bundled_model_attack_beats_fixed_families():
         for f in ("gaussian", "defocus", "motion")
     )
     assert r.success_rate > best
+
+
+# ----------------------------------------------------------------- command line
+
+
+def test_cli_attack_writes_tables(tiny_cnn, data, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import blurkit.models
+    from blurkit.cli import app, cmd_attack
+
+    x, y = data
+    monkeypatch.setattr(
+        blurkit.models, "load_model", lambda name, device="cpu": tiny_cnn, raising=False
+    )
+    monkeypatch.setattr(
+        cmd_attack, "_load_images", lambda d, m, limit: (x[:limit], y[:limit], list(range(limit)))
+    )
+    out = tmp_path / "res"
+    args = ["attack", "-m", "tiny", "-o", str(out), "-b", "0.9,0.7", "--steps", "3", "--limit", "6"]
+    res = CliRunner().invoke(app, [*args, "--families", "gaussian", "--critical", "gaussian"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "attack_summary.json").read_text())
+    assert [b["ssim_budget"] for b in summary["budgets"]] == [0.9, 0.7]
+    assert summary["budgets"][0]["best_family"] == "gaussian"
+    assert summary["critical"]["gaussian"]["summary"]["passes_max"] <= 12
+    lines = (out / "attack.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 6 and lines[0].startswith("index,")
+    assert len((out / "critical.csv").read_text().splitlines()) == 1 + 6
+    bad = CliRunner().invoke(app, [*args, "--kernel", "nope"])
+    assert bad.exit_code == 2 and "kernel" in bad.output
