@@ -6,3 +6,24 @@ from .critical import *  # noqa: F403
 from .critical import __all__ as _critical
 
 __all__ = [*_critical, *_attack]
+
+# evaluation grid, benchmark metrics, result store, torchrun helpers (evaluation engine)
+from .distributed import DistContext, init_distributed, shard_indices  # noqa: E402
+from .evaluate import EvaluationResult, evaluate, image_seeds, summarize  # noqa: E402
+from .metrics import *  # noqa: E402, F403
+from .metrics import __all__ as _metrics  # noqa: E402
+from .store import ResultStore, ResumeError, read_cells_csv  # noqa: E402
+
+__all__ += [
+    *_metrics,
+    "evaluate",
+    "EvaluationResult",
+    "image_seeds",
+    "summarize",
+    "ResultStore",
+    "ResumeError",
+    "read_cells_csv",
+    "DistContext",
+    "init_distributed",
+    "shard_indices",
+]
