@@ -20,9 +20,9 @@ MAIN_JOB = {
     "data": "sample",
     "suite": "cifar-10-c-blur",
     "severities": "1,2,3,4,5",
-    "critical_images": 200,
+    "critical_images": 100,
     "flip_frames": 11,
-    "flip_images": 200,
+    "flip_images": 100,
 }
 
 
@@ -155,6 +155,11 @@ def run_evaluate(
 
         path = render_report([result.out], report_path or Path(result.out) / "report.html")
         result.timing["report"] = str(path)
+    if ctx.active:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return result
 
 
