@@ -169,7 +169,8 @@ def _seed_list(seed, batch: int) -> list[int]:
         seed = seed.reshape(-1).tolist()
     if isinstance(seed, int) and not isinstance(seed, bool):
         return [seed] * batch
-    if isinstance(seed, Sequence) and len(seed) in (1, batch):
+    ok = isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) in (1, batch)
+    if ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in seed):
         vals = [int(v) for v in seed]
         return vals * batch if len(vals) == 1 else vals
     raise ParameterError(
