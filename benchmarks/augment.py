@@ -44,7 +44,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    ap.add_argument(
+        "--write", action="store_true", help="append the table to benchmarks/RESULTS.md"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
