@@ -3,10 +3,14 @@
 Why: training on blurred copies of the data is the simplest defence against
 blur (the data-augmentation baseline of Hendrycks & Dietterich, ICLR 2019, and
 of AugMix, Hendrycks et al., ICLR 2020). Each image of a batch gets its own
-random blur: one kernel per image, applied in one batched call (a grouped
-convolution through :func:`blurkit.blur`, or two grouped 1-D passes through
-:func:`blurkit.functional.blur_separable` for the Gaussian), never one kernel
-for the whole batch.
+random blur: one kernel per image. On accelerators all kernels go through one
+batched call (a grouped convolution through :func:`blurkit.blur`, or two grouped
+1-D passes through :func:`blurkit.functional.blur_separable` for the Gaussian).
+On the CPU each image is convolved with its own tight kernel by shifted adds
+(symmetric 1-D taps for the Gaussian, the non-zero taps of the streak for
+motion), which ``benchmarks/augment.py`` measured faster than one grouped
+convolution whose kernels are all padded to the largest. Either way no kernel
+is shared by the batch, and gradients flow to the images.
 
 Randomness is apart from the operator (the deepinv generator pattern):
 :meth:`RandomBlurBase.sample_params` draws a dict of per-sample parameters from
