@@ -22,7 +22,7 @@ only; the CPU is shared while developing.
 
 Usage::
 
-    python benchmarks/critical_blur.py --images 1000 --grid-points 200 --out results.json
+    python benchmarks/critical_blur.py --images 1000 --grid-points 200 [--out r.json] [--write]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -193,7 +194,10 @@ def main():
     ap.add_argument("--batch-size", type=int, default=200)
     ap.add_argument("--skip-critical", action="store_true")
     ap.add_argument("--skip-attack", action="store_true")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="write all numbers as JSON here")
+    ap.add_argument(
+        "--write", action="store_true", help="append the tables to benchmarks/RESULTS.md"
+    )
     a = ap.parse_args()
     model, x, y, what = load(a.images, a.model, a.device)
     print(f"model: {what}; {x.shape[0]} images {tuple(x.shape[1:])}")
@@ -211,6 +215,49 @@ def main():
     if a.out:
         with open(a.out, "w") as f:
             json.dump(res, f, indent=2, default=float)
+    if a.write:
+        with open(Path(__file__).parent / "RESULTS.md", "a") as f:
+            f.write(markdown(res))
+
+
+def markdown(res) -> str:
+    """The benchmark's tables as Markdown (appended to RESULTS.md by ``--write``)."""
+    out = [f"\n## Critical blur and adversarial blur ({res['setup']}, {res['images']} images)\n"]
+    if "critical" in res:
+        out += [
+            "| family | passes/image ITP (max) | bisection (max) | max bracket | grid agreement "
+            "ITP / bisection | non-monotone | median strength | median SSIM at flip |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for fam, r in res["critical"].items():
+            out.append(
+                f"| {fam} | {r['itp_passes_mean']:.2f} ({r['itp_passes_max']}) | "
+                f"{r['bisect_passes_mean']:.2f} ({r['bisect_passes_max']}) | "
+                f"{r['precision_max']:.4f} | {r['grid_agreement_itp']:.1%} / "
+                f"{r['grid_agreement_bisect']:.1%} ({r['grid_points']} points) | "
+                f"{r['grid_nonmonotone']} | {r['median_strength']:.3g} | "
+                f"{r['median_ssim_at_flip']:.3f} |"
+            )
+        out.append(
+            "\nFoolbox's GaussianBlurAttack: up to 1,000 passes per image (linear search).\n"
+        )
+    if "attack" in res:
+        kern = [k[len("attack_") :] for k in res["attack"][0] if k.startswith("attack_")]
+        out += [
+            "| SSIM budget | "
+            + " | ".join(f"attack {k}" for k in kern)
+            + " | gaussian | defocus | motion | any family |",
+            "|---" * (len(kern) + 5) + "|",
+        ]
+        for r in res["attack"]:
+            f = r["families"]
+            out.append(
+                f"| {r['ssim_budget']:.2f} | "
+                + " | ".join(f"{r['attack_' + k]:.1%}" for k in kern)
+                + f" | {f['gaussian']:.1%} | {f['defocus']:.1%} | {f['motion']:.1%} | "
+                f"{r['any_family_success']:.1%} |"
+            )
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
