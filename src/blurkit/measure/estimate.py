@@ -63,7 +63,7 @@ __all__ = ["estimate_blur", "FAMILIES"]
 
 FAMILIES = ("gaussian", "defocus", "motion")
 
-_S_DERIV = 1.0  # scale of the Gaussian derivative used to read gradients
+_S_DERIV = 0.6  # scale of the Gaussian derivative used to read gradients
 _QUANTILE = 0.5  # weighted quantile of the per-edge estimates
 _TOP_FRACTION = 0.6  # keep the strongest 60% of edge pixels
 _PHOTO_GAIN = 1.10  # natural-edge correction, fitted on astronaut/camera (see docs)
