@@ -5,8 +5,11 @@ Five families, each a physical model from :mod:`blurkit.kernels` or
 interpolate linearly between rows, :func:`~blurkit.corruptions.interpolate_row`):
 
 - ``camera_shake``: a hand-held exposure; a random Boracchi & Foi (2012)
-  trajectory per image, rasterised by :func:`~blurkit.kernels.trajectory_kernel`.
-  Strength ``length``: the trajectory's path length in pixels.
+  trajectory per image (drawn at the reference code's 60 px path length, then
+  scaled), rasterised by :func:`~blurkit.kernels.trajectory_kernel`.
+  Strength ``length``: the trajectory's path length in pixels (the curly path
+  covers a much smaller area than its length: the median bounding-box
+  diagonal is 0.12 of the length, 0.07-0.27 over 16 draws).
 - ``myopia``: the eye's defocus for a myopic viewer, refractive error in
   diopters (:func:`~blurkit.kernels.myopia_kernel`). Deterministic.
 - ``astigmatism``: cylinder power in diopters with a random axis in [0, 180)
@@ -91,11 +94,11 @@ _TAGS = ("natural", "blur")
 #: and docs/natural_severity.md for how they were calibrated.
 NATURAL_TABLES: dict[str, dict[str, tuple[tuple[float, ...], ...]]] = {
     "camera_shake": {  # (length px,)
-        "imagenet-c": ((8.0,), (11.0,), (16.0,), (20.0,), (24.0,)),
-        "cifar-10-c": ((0.5,), (1.0,), (1.5,), (2.0,), (3.0,)),
+        "imagenet-c": ((84.1,), (117.0,), (191.0,), (261.0,), (338.0,)),
+        "cifar-10-c": ((2.14,), (5.88,), (10.2,), (15.5,), (27.6,)),
     },
     "myopia": {  # (diopters,)
-        "imagenet-c": ((1.0,), (1.5,), (2.0,), (2.5,), (3.0,)),
+        "imagenet-c": ((1.21,), (1.58,), (2.41,), (3.18,), (3.97,)),
         "cifar-10-c": ((0.1,), (0.2,), (0.3,), (0.4,), (0.5,)),
     },
     "astigmatism": {  # (cylinder diopters,)
@@ -107,8 +110,8 @@ NATURAL_TABLES: dict[str, dict[str, tuple[tuple[float, ...], ...]]] = {
         "cifar-10-c": ((0.1, 0.1), (0.2, 0.2), (0.3, 0.3), (0.4, 0.4), (0.5, 0.5)),
     },
     "depth_defocus": {  # (max_radius px,)
-        "imagenet-c": ((4.0,), (6.0,), (9.0,), (12.0,), (15.0,)),
-        "cifar-10-c": ((0.5,), (0.8,), (1.2,), (1.8,), (2.5,)),
+        "imagenet-c": ((13.4,), (20.0,), (39.5,), (68.7,), (121.0,)),
+        "cifar-10-c": ((1.07,), (1.81,), (2.56,), (3.47,), (5.32,)),
     },
 }
 
@@ -166,15 +169,21 @@ def _finish(y: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- camera shake
 
 
+#: path length (px) at which shake trajectories are drawn before being rescaled to ``length``
+#: (the reference code's default ``MaxTotalLength`` of 60 px for 64 px kernels)
+SHAKE_DRAW_LENGTH = 60.0
+
+
 def _sample_shake(batch, severity, preset, generators, device, dtype) -> dict:
     from ..kernels.motion import sample_shake_trajectory
 
-    # drawn at the table's length (the random walk's shape depends on its length),
-    # then stored with unit path length so ``length`` rescales it
-    ref = _table_row("camera_shake", preset, severity)[0]
+    # The random walk's shape depends on its length (its centripetal pull grows with the
+    # distance travelled), so every trajectory is drawn at one fixed length and stored with
+    # unit path length: ``length`` is then a pure scale and the shapes do not change with
+    # the severity, the preset or the image size.
     gen = generators[0] if len(generators) == 1 else generators
-    traj = sample_shake_trajectory(batch, ref, generator=gen, dtype=torch.float64)
-    return {"trajectory": (traj / ref).to(device=device, dtype=dtype)}
+    traj = sample_shake_trajectory(batch, SHAKE_DRAW_LENGTH, generator=gen, dtype=torch.float64)
+    return {"trajectory": (traj / SHAKE_DRAW_LENGTH).to(device=device, dtype=dtype)}
 
 
 def _apply_shake(x, severity, preset, trajectory=None, length=None):
@@ -204,7 +213,13 @@ def _apply_myopia(x, severity, preset, diopters=None):
     from ..kernels.optics import myopia_kernel
 
     d = _strength("myopia", "diopters", diopters, severity, preset, x)
-    k = myopia_kernel(d, PUPIL_MM, pixel_scale_arcmin=_arcmin_per_pixel(preset, x))
+    scale = _arcmin_per_pixel(preset, x)
+    if d.requires_grad:
+        k = myopia_kernel(d, PUPIL_MM, pixel_scale_arcmin=scale)
+    else:
+        # one diffraction PSF per distinct value (a table value is shared by the batch)
+        vals, inverse = torch.unique(d, return_inverse=True)
+        k = myopia_kernel(vals, PUPIL_MM, pixel_scale_arcmin=scale)[inverse]
     return _finish(blur(x, k.to(x.dtype), boundary="reflect"))
 
 
