@@ -1,0 +1,551 @@
+"""``RandomBlur``: a random mixture of blur families for training, with replayable draws.
+
+Why a mixture: a network trained on one blur family becomes robust mostly to that
+family (Vasiljevic et al., "Examining the impact of blur on recognition by
+convolutional networks", 2016, arXiv:1611.05760; Hendrycks & Dietterich, ICLR
+2019). Training on a mixture over kernel families and strengths, including the
+physically motivated natural families (camera shake, myopia, astigmatism, a
+dirty lens, depth defocus), spreads the robustness; holding some families out
+of the mixture measures how far it transfers (``blurkit study``).
+
+Each image draws, independently: whether it is blurred (probability ``p``),
+which family (mixture ``weights``), and that family's parameters. All draws come
+from an explicit ``torch.Generator`` on the images' device (``seed=`` creates one
+per device on first use), are returned as a dict of ``(B,)`` tensors by
+:meth:`RandomBlur.sample_params` and consumed by the deterministic
+:meth:`RandomBlur.apply`, so ``aug(x, params=aug.last_params)`` replays a call.
+
+Families (``families=`` maps a name to a ``(low, high)`` strength range):
+
+- ``"gaussian"``: sigma in pixels (:class:`~blurkit.defenses.RandomGaussianBlur`'s kernels);
+- ``"motion"``: streak length in pixels, angle uniform in [-180, 180) degrees
+  (:class:`~blurkit.defenses.RandomMotionBlur`'s kernels);
+- ``"defocus"``: pillbox radius in pixels (:func:`blurkit.kernels.defocus_blur`);
+- any registered corruption (``"camera_shake"``, ``"myopia"``, ``"defocus_blur"``,
+  ...): a severity range in [1, 5] of its ``preset`` table, with the family's own
+  random draw (e.g. a shake trajectory) seeded per image. Severities are rounded
+  to ``severity_step`` so that images sharing a severity go through one batched
+  call.
+
+Three front doors to the same operator: the ``nn.Module`` (batches, on any
+device, differentiable with respect to the images), :class:`RandomBlurTransform`
+(a torchvision ``transforms.v2`` transform for tensors, batched or not) and
+:class:`AlbumentationsRandomBlur` (an albumentations image-only transform for
+per-image HWC numpy pipelines).
+
+Schedules (:data:`SCHEDULES`, :class:`BlurSchedule`) set ``p`` and the strength
+scale along training for the two stages of the robust-training note:
+pre-training from scratch (a curriculum: start clean and weak, ramp up) and
+fine-tuning a pretrained model (blur from the first step, half the images clean
+so the clean accuracy is not forgotten).
+
+Written here because no augmentation library mixes blur families with
+per-sample parameters that can be replayed (kornia draws one kernel size per
+batch; albumentations works one image at a time on the CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._checks import DTypeError, ParameterError, ShapeError, check_image, check_scalar
+from .augment import RandomBlurBase, RandomGaussianBlur, RandomMotionBlur, _range
+
+__all__ = [
+    "RandomBlur",
+    "RandomBlurTransform",
+    "AlbumentationsRandomBlur",
+    "BlurSchedule",
+    "SCHEDULES",
+    "DEFAULT_FAMILIES",
+    "KERNEL_FAMILIES",
+]
+
+#: the kernel families built in (strength units: pixels); any corruption name works too
+KERNEL_FAMILIES = ("gaussian", "motion", "defocus")
+
+#: default mixture for 32 px (CIFAR) images: the three kernel families at strengths that
+#: span CIFAR-10-C severities 1-5, and two natural families over their severity range
+DEFAULT_FAMILIES: dict[str, tuple[float, float]] = {
+    "gaussian": (0.3, 1.5),
+    "motion": (1.0, 6.0),
+    "defocus": (0.3, 2.0),
+    "camera_shake": (1.0, 5.0),
+    "myopia": (1.0, 5.0),
+}
+
+_SEED_SPAN = float(2**24)  # seeds drawn below 2^24 survive a float32 round trip
+
+
+class _Family:
+    """One mixture component: draws its parameters, blurs a sub-batch with them."""
+
+    names: tuple[str, ...] = ()
+
+    def __init__(self, name: str, strength, boundary: str) -> None:
+        self.name = name
+        self.strength = _range(strength, f"families[{name!r}]", low=0.0)
+        self.boundary = boundary
+
+    def draw(self, b: int, uniform, scale: float) -> dict[str, torch.Tensor]:
+        lo, hi = self.strength
+        return {self.names[0]: lo + (hi - lo) * scale * uniform()}
+
+    def blur(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Gaussian(_Family):
+    names = ("sigma",)
+
+    def __init__(self, name, strength, boundary):
+        super().__init__(name, strength, boundary)
+        self.op = RandomGaussianBlur(self.strength, p=1.0, boundary=boundary)
+
+    def blur(self, x, params):
+        return self.op._blur(x, {"sigma": params["sigma"].clamp_min(1e-3)})
+
+
+class _Motion(_Family):
+    names = ("length", "angle")
+
+    def __init__(self, name, strength, boundary):
+        super().__init__(name, strength, boundary)
+        self.op = RandomMotionBlur(self.strength, p=1.0, boundary=boundary)
+
+    def draw(self, b, uniform, scale):
+        out = super().draw(b, uniform, scale)
+        out["angle"] = -180.0 + 360.0 * uniform()
+        return out
+
+    def blur(self, x, params):
+        return self.op._blur(x, params)
+
+
+class _Defocus(_Family):
+    names = ("radius",)
+
+    def blur(self, x, params):
+        from ..kernels.defocus import defocus_blur
+
+        return defocus_blur(x, params["radius"], boundary=self.boundary)
+
+
+class _Corruption(_Family):
+    names = ("severity", "seed")
+
+    def __init__(self, name, strength, boundary, preset, step):
+        from ..corruptions import get_corruption
+
+        self.corruption = get_corruption(name)  # raises on unknown names
+        super().__init__(name, strength, boundary)
+        lo, hi = self.strength
+        if lo < 1 or hi > 5:
+            raise ParameterError(
+                f"families[{name!r}]: expected a severity range within [1, 5], got {self.strength}"
+            )
+        presets = self.corruption.presets
+        self.preset = preset if preset in presets else presets[0]
+        self.step = step
+
+    def draw(self, b, uniform, scale):
+        lo, hi = self.strength
+        s = lo + (hi - lo) * scale * uniform()
+        if self.step:
+            s = (torch.round((s - lo) / self.step) * self.step + lo).clamp(lo, hi)
+        return {"severity": s, "seed": torch.floor(uniform() * _SEED_SPAN)}
+
+    def blur(self, x, params):
+        from ..corruptions import corrupt
+
+        sev = params["severity"].detach().to(torch.float64).cpu()
+        seeds = params["seed"].detach().to(torch.float64).cpu().long()
+        out = torch.empty_like(x)
+        for s in torch.unique(sev).tolist():
+            idx = (sev == s).nonzero().squeeze(1)
+            part = corrupt(
+                x[idx.to(x.device)],
+                self.name,
+                float(s),
+                preset=self.preset,
+                seed=seeds[idx].tolist(),
+            )
+            out[idx.to(x.device)] = part
+        return out
+
+
+def _make_family(name: str, strength, boundary: str, preset: str, step: float) -> _Family:
+    if name == "gaussian":
+        return _Gaussian(name, strength, boundary)
+    if name == "motion":
+        return _Motion(name, strength, boundary)
+    if name == "defocus":
+        return _Defocus(name, strength, boundary)
+    if not isinstance(name, str):
+        raise DTypeError(f"families: expected family names (str), got {name!r}")
+    return _Corruption(name, strength, boundary, preset, step)
+
+
+class RandomBlur(RandomBlurBase):
+    """Blur each image with probability ``p`` by a random family of a mixture, at a random strength.
+
+    Args:
+        families: ``{name: (low, high)}`` strength ranges (a number fixes the strength),
+            or a sequence of names taking their :data:`DEFAULT_FAMILIES` range (kernel
+            families) or severities 1-5 (corruptions). Names: ``"gaussian"`` (sigma px),
+            ``"motion"`` (length px), ``"defocus"`` (radius px), or any corruption of
+            :func:`blurkit.list_corruptions` (severity range).
+        p: probability that an image is blurred.
+        weights: mixture weights, one per family (default: equal).
+        preset: severity table of the corruption families (``"cifar-10-c"``,
+            ``"imagenet-c"``, ``"natural"``; a family without it uses its first).
+        severity_step: corruption severities are rounded to this step (0 = continuous,
+            one call per image).
+        strength_scale: in [0, 1]; each range becomes ``(low, low + scale * (high - low))``
+            (set along training by a :class:`BlurSchedule`).
+        generator: a ``torch.Generator`` to draw from (its device is used).
+        seed: an int; one generator per device is created on first use, on the images'
+            device, seeded with it.
+        boundary: image boundary rule of the kernel families, see :func:`blurkit.blur`.
+
+    Shape:
+        images ``(B, C, H, W)`` or ``(C, H, W)`` in [0, 1]; output the same.
+
+    Example:
+        >>> aug = RandomBlur({"gaussian": (0.5, 2.0), "motion": (2.0, 6.0)}, p=1.0, seed=0)
+        >>> x = torch.rand(6, 3, 16, 16)
+        >>> y = aug(x)
+        >>> torch.equal(y, aug(x, params=aug.last_params))  # replay
+        True
+        >>> sorted(aug.last_params)
+        ['apply', 'family', 'gaussian.sigma', 'motion.angle', 'motion.length']
+    """
+
+    def __init__(
+        self,
+        families: Mapping[str, object] | Sequence[str] | None = None,
+        p: float = 0.5,
+        *,
+        weights: Sequence[float] | None = None,
+        preset: str = "cifar-10-c",
+        severity_step: float = 0.5,
+        strength_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        boundary: str = "reflect",
+    ) -> None:
+        super().__init__(p, generator=generator, boundary=boundary)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise DTypeError(f"seed: expected an int, got {seed!r}")
+        if seed is not None and generator is not None:
+            raise ParameterError("seed: give either generator or seed, not both")
+        self.seed = seed
+        self._generators: dict[str, torch.Generator] = {}
+        if families is None:
+            families = dict(DEFAULT_FAMILIES)
+        if isinstance(families, str):
+            families = [families]
+        if not isinstance(families, Mapping):
+            families = {
+                n: DEFAULT_FAMILIES.get(n, (0.3, 2.0) if n in KERNEL_FAMILIES else (1.0, 5.0))
+                for n in families
+            }
+        if not families:
+            raise ParameterError("families: expected at least one blur family, got none")
+        self.preset = preset
+        self.severity_step = check_scalar(severity_step, "severity_step", low=0.0)
+        self.families = [
+            _make_family(n, r, self.boundary, preset, self.severity_step)
+            for n, r in families.items()
+        ]
+        if weights is None:
+            weights = [1.0] * len(self.families)
+        if len(weights) != len(self.families):
+            raise ShapeError(
+                f"weights: expected {len(self.families)} values (one per family), got {len(weights)}"
+            )
+        w = [check_scalar(v, "weights", low=0.0) for v in weights]
+        if sum(w) <= 0:
+            raise ParameterError(f"weights: expected a positive sum, got {weights!r}")
+        self.weights = [v / sum(w) for v in w]
+        self.strength_scale = check_scalar(strength_scale, "strength_scale", low=0.0, high=1.0)
+        self.param_names = tuple(f"{f.name}.{k}" for f in self.families for k in f.names)
+
+    @property
+    def family_names(self) -> list[str]:
+        return [f.name for f in self.families]
+
+    def _generator_for(self, device) -> torch.Generator | None:
+        if self.generator is not None:
+            return self.generator
+        if self.seed is None:
+            return None
+        dev = torch.device(device if device is not None else "cpu")
+        key = str(dev)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=dev).manual_seed(self.seed)
+        return self._generators[key]
+
+    def sample_params(
+        self, batch: int, *, device=None, dtype=None, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Draw one call's parameters for ``batch`` images.
+
+        Returns ``"apply"`` ``(B,)`` bool, ``"family"`` ``(B,)`` int64 (index into
+        :attr:`family_names`) and ``"<family>.<param>"`` ``(B,)`` for every family
+        (drawn for every image, used where ``apply`` and ``family`` select it). The
+        number of draws does not depend on the outcome, so a generator advances by
+        the same amount on every call.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+            raise ParameterError(f"batch: expected a non-negative int, got {batch!r}")
+        g = generator if generator is not None else self._generator_for(device)
+        gdev = g.device if g is not None else device
+
+        def uniform() -> torch.Tensor:
+            dt = torch.float32 if torch.device(gdev or "cpu").type == "mps" else torch.float64
+            return torch.rand(batch, generator=g, device=gdev, dtype=dt).to(torch.float64)
+
+        selected = uniform() < self.p
+        cum = torch.tensor(np.cumsum(self.weights[:-1]).tolist(), dtype=torch.float64)
+        fam = torch.searchsorted(cum.to(selected.device), uniform().contiguous(), right=True)
+        dtype = dtype if dtype is not None else torch.float32
+        out = {"apply": selected.to(device=device), "family": fam.to(device=device)}
+        for f in self.families:
+            for k, v in f.draw(batch, uniform, self.strength_scale).items():
+                out[f"{f.name}.{k}"] = v.to(
+                    device=device, dtype=torch.float64 if k == "seed" else dtype
+                )
+        return out
+
+    def _check_params(self, params: dict, batch: int) -> None:
+        super()._check_params(params, batch)
+        if not isinstance(params.get("family"), torch.Tensor) or params["family"].shape != (batch,):
+            raise ShapeError(f"params['family']: expected a ({batch},) tensor")
+
+    def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Blur the selected images with their family and parameters (deterministic)."""
+        x, single = check_image(images)
+        b = x.shape[0]
+        self._check_params(params, b)
+        sel = params["apply"].to(device=x.device, dtype=torch.bool)
+        fam = params["family"].to(device=x.device)
+        out = x
+        for i, f in enumerate(self.families):
+            idx = (sel & (fam == i)).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            sub = {}
+            for k in f.names:
+                v = params[f"{f.name}.{k}"].to(device=x.device)
+                sub[k] = v[idx] if k == "seed" else v[idx].to(x.dtype)
+            blurred = f.blur(x.index_select(0, idx), sub)
+            out = out.index_copy(0, idx, blurred.to(x.dtype))
+        return out[0] if single else out
+
+    def extra_repr(self) -> str:
+        fams = ", ".join(f"{f.name}={f.strength}" for f in self.families)
+        return f"{fams}, p={self.p}, strength_scale={self.strength_scale}"
+
+
+# --------------------------------------------------------------------------- torchvision v2
+
+
+try:  # torchvision is a hard dependency of blurkit, but keep the import failure explicit
+    from torchvision import tv_tensors as _tv_tensors
+    from torchvision.transforms.v2 import Transform as _V2Transform
+except ImportError:  # pragma: no cover
+    _V2Transform = torch.nn.Module
+    _tv_tensors = None
+
+
+class RandomBlurTransform(_V2Transform):
+    """:class:`RandomBlur` as a torchvision ``transforms.v2`` transform.
+
+    Blurs image tensors (``tv_tensors.Image`` or plain tensors, ``(C, H, W)`` or a
+    batch ``(B, C, H, W)``, float in [0, 1] or uint8); every other input (labels,
+    boxes, masks) passes through. A batch gets per-image parameters.
+
+    Args:
+        blur: a :class:`RandomBlur`; or ``None`` to build one from ``**kwargs``.
+
+    Example:
+        >>> from torchvision.transforms import v2
+        >>> t = v2.Compose([v2.RandomHorizontalFlip(), RandomBlurTransform(p=1.0, seed=0)])
+        >>> t(torch.rand(3, 16, 16)).shape
+        torch.Size([3, 16, 16])
+    """
+
+    def __init__(self, blur: RandomBlur | None = None, **kwargs) -> None:
+        super().__init__()
+        if blur is not None and kwargs:
+            raise ParameterError("blur: give a RandomBlur or its keyword arguments, not both")
+        self.blur = blur if blur is not None else RandomBlur(**kwargs)
+        if not isinstance(self.blur, RandomBlur):
+            raise DTypeError(f"blur: expected a RandomBlur, got {type(self.blur).__name__}")
+
+    def _is_image(self, inpt) -> bool:
+        return (
+            isinstance(inpt, torch.Tensor)
+            and inpt.ndim in (3, 4)
+            and (
+                _tv_tensors is None
+                or isinstance(inpt, _tv_tensors.Image)
+                or type(inpt) is torch.Tensor
+            )
+        )
+
+    def make_params(self, flat_inputs: list) -> dict:
+        img = next((i for i in flat_inputs if self._is_image(i)), None)
+        if img is None:
+            return {"blur": None}
+        b = img.shape[0] if img.ndim == 4 else 1
+        return {"blur": self.blur.sample_params(b, device=img.device)}
+
+    def transform(self, inpt, params: dict):
+        if not self._is_image(inpt) or params.get("blur") is None:
+            return inpt
+        x = inpt.as_subclass(torch.Tensor)
+        u8 = x.dtype == torch.uint8
+        xf = x.float() / 255.0 if u8 else x
+        y = self.blur.apply(xf, params["blur"])
+        if u8:
+            y = (y * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+        if _tv_tensors is not None and isinstance(inpt, _tv_tensors.Image):
+            return _tv_tensors.wrap(y, like=inpt)
+        return y
+
+    # torchvision < 0.21 names
+    _get_params = make_params
+
+    def _transform(self, inpt, params):
+        return self.transform(inpt, params)
+
+
+# --------------------------------------------------------------------------- albumentations
+
+
+def _albu_base():
+    import albumentations as A
+
+    return A.ImageOnlyTransform
+
+
+class AlbumentationsRandomBlur(_albu_base()):
+    """:class:`RandomBlur` as an albumentations image-only transform (per-image HWC pipelines).
+
+    Takes a uint8 or float32 ``(H, W)`` / ``(H, W, C)`` numpy image, returns the same
+    dtype and shape. Whether it applies is albumentations' ``p``; the family and its
+    parameters are drawn by the wrapped :class:`RandomBlur` from a torch generator
+    seeded by albumentations' own random state, so ``A.Compose(..., seed=...)``
+    reproduces a pipeline and ``get_applied_params()["blur_params"]`` holds the draw.
+
+    Args:
+        blur: a :class:`RandomBlur` (its own ``p`` is ignored); ``None`` builds one
+            from ``families`` and ``blur_kwargs``.
+        p: probability of applying (albumentations' convention).
+
+    Example:
+        >>> import albumentations as A, numpy as np
+        >>> t = A.Compose([A.HorizontalFlip(p=0.5), AlbumentationsRandomBlur(p=1.0)], seed=0)
+        >>> t(image=np.zeros((16, 16, 3), np.uint8))["image"].dtype
+        dtype('uint8')
+    """
+
+    def __init__(
+        self,
+        blur: RandomBlur | None = None,
+        families=None,
+        p: float = 0.5,
+        blur_kwargs: dict | None = None,
+    ) -> None:
+        super().__init__(p=p)
+        self.blur = blur if blur is not None else RandomBlur(families, **(blur_kwargs or {}))
+        if not isinstance(self.blur, RandomBlur):
+            raise DTypeError(f"blur: expected a RandomBlur, got {type(self.blur).__name__}")
+
+    def get_params(self) -> dict:
+        seed = int(self.random_generator.integers(0, 2**62))
+        g = torch.Generator().manual_seed(seed)
+        params = self.blur.sample_params(1, generator=g)
+        params["apply"] = torch.ones(1, dtype=torch.bool)
+        return {"blur_params": params}
+
+    def apply(self, img: np.ndarray, blur_params: dict | None = None, **kwargs) -> np.ndarray:
+        if blur_params is None:
+            blur_params = self.get_params()["blur_params"]
+        a = np.asarray(img)
+        if a.ndim not in (2, 3):
+            raise ShapeError(f"img: expected an (H, W) or (H, W, C) image, got shape {a.shape}")
+        u8 = a.dtype == np.uint8
+        t = torch.from_numpy(np.ascontiguousarray(a)).float()
+        t = t / 255.0 if u8 else t
+        t = t[None] if a.ndim == 2 else t.permute(2, 0, 1)
+        y = self.blur.apply(t, blur_params)
+        y = y[0] if a.ndim == 2 else y.permute(1, 2, 0)
+        if u8:
+            return (y * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        return y.numpy().astype(a.dtype, copy=False)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("blur",)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class BlurSchedule:
+    """``p`` and the strength scale of a :class:`RandomBlur` as functions of training progress.
+
+    Both ramp linearly from their ``*_start`` to their ``*_end`` value over the first
+    ``ramp`` fraction of training, then stay.
+
+    Attributes:
+        name: label for logs.
+        p_start, p_end: blur probability at the start / after the ramp.
+        scale_start, scale_end: strength scale (see :class:`RandomBlur`) likewise.
+        ramp: fraction of the training steps the ramp lasts (0 = constant at ``*_end``).
+
+    Example:
+        >>> s = SCHEDULES["pretrain"]
+        >>> s.at(0.0), s.at(1.0)
+        ((0.0, 0.25), (0.5, 1.0))
+    """
+
+    name: str
+    p_start: float
+    p_end: float
+    scale_start: float
+    scale_end: float
+    ramp: float
+
+    def at(self, progress: float) -> tuple[float, float]:
+        """``(p, strength_scale)`` at ``progress`` in [0, 1] (fraction of the steps done)."""
+        t = 1.0 if self.ramp <= 0 else min(1.0, max(0.0, progress) / self.ramp)
+        return (
+            self.p_start + t * (self.p_end - self.p_start),
+            self.scale_start + t * (self.scale_end - self.scale_start),
+        )
+
+    def step(self, blur: RandomBlur, progress: float) -> None:
+        """Set ``blur.p`` and ``blur.strength_scale`` for ``progress``."""
+        p, s = self.at(progress)
+        blur.p, blur.strength_scale = float(p), float(s)
+
+
+#: the two stages: from scratch the first 30 % of the steps ramp from clean images to
+#: half of them blurred at full strength (a network first learns from sharp images, the
+#: curriculum keeps blur from slowing the start); fine-tuning blurs half of every batch
+#: at full strength from the first step and keeps the other half clean, against
+#: forgetting the clean accuracy (the mixed clean/blurred fine-tuning of Vasiljevic et
+#: al. 2016).
+SCHEDULES: dict[str, BlurSchedule] = {
+    "pretrain": BlurSchedule("pretrain", 0.0, 0.5, 0.25, 1.0, 0.3),
+    "finetune": BlurSchedule("finetune", 0.5, 0.5, 1.0, 1.0, 0.0),
+    "constant": BlurSchedule("constant", 0.5, 0.5, 1.0, 1.0, 0.0),
+}
