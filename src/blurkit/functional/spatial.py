@@ -54,8 +54,9 @@ batched, differentiable operator for any factors and image size.
 
 Why written here: neither kornia nor torchvision offer a shift-variant blur
 (kornia's filters apply one kernel per image); deepinv's ``SpaceVaryingBlur``
-implements the same product convolution but is a heavy dependency for ~100
-lines and does not take per-sample kernel sets.
+implements product convolution too, but would be a large dependency for about
+a hundred lines that reuse blurkit's own blur engine (its boundaries, FFT path
+and per-sample kernels).
 """
 
 from __future__ import annotations
