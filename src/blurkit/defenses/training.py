@@ -15,6 +15,16 @@ after every epoch and reloaded on restart; all randomness comes from one seeded
 ``torch.Generator``, so a resumed run draws the same batches as an unbroken one.
 Optionally each epoch trains at its own resolution (progressive resizing,
 FixRes-style: cheap low-resolution epochs first, the last at full size).
+
+Extensions for the robustness methods (all optional; without them the loop runs
+exactly as before): ``step_fn`` replaces the per-batch loss (a training-step
+strategy of :mod:`blurkit.defenses.methods`: blur augmentation, adversarial
+blur, consistency), its ``state_dict`` rides in the checkpoint; under
+``torch.distributed`` (``torchrun``) the model is wrapped in
+``DistributedDataParallel`` and every process draws the same global batch from
+the shared generator and trains on its slice ``rank::world`` of it, so the
+optimiser sees the gradient of the same global batch as one process would;
+``progress`` and ``on_epoch_end`` are callbacks for progress bars and tests.
 """
 
 from __future__ import annotations
@@ -29,7 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TrainConfig", "train_classifier", "evaluate_accuracy", "augment_batch", "one_cycle"]
+__all__ = [
+    "TrainConfig",
+    "StepInfo",
+    "train_classifier",
+    "evaluate_accuracy",
+    "augment_batch",
+    "one_cycle",
+]
 
 
 @dataclass
@@ -52,6 +69,34 @@ class TrainConfig:
     threads: int | None = 2
     log_every: int = 20
     extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class StepInfo:
+    """What a ``step_fn`` knows about the step it computes.
+
+    Attributes:
+        step, total: global step (0-based) and number of steps of the run.
+        epoch: 0-based epoch.
+        local: the slice of the global batch this process trains on (``rank::world``).
+        module: the bare model (not wrapped in DDP): for extra passes that must not
+            go through DDP's gradient synchronisation (e.g. an inner attack loop).
+        indices: dataset indices of the global batch.
+        label_smoothing: the run's label smoothing.
+    """
+
+    step: int
+    total: int
+    epoch: int
+    local: slice
+    module: nn.Module
+    indices: torch.Tensor
+    label_smoothing: float = 0.0
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run's steps done before this one, in [0, 1)."""
+        return self.step / max(1, self.total)
 
 
 def one_cycle(step: int, total: int, warmup: float, final: float = 0.0) -> float:
@@ -139,6 +184,10 @@ def train_classifier(
     batch_transform: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
     | None = None,
     eval_fn: Callable[[nn.Module], dict] | None = None,
+    *,
+    step_fn: Callable | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
     """Train ``model`` (pixel-space input, e.g. a :class:`~blurkit.models.Classifier`).
 
@@ -153,6 +202,15 @@ def train_classifier(
         batch_transform: ``f(x, y, generator) -> x`` applied after the standard
             augmentation, in pixel space (hook for blur augmentation).
         eval_fn: called with the model after each epoch; its dict is logged.
+        step_fn: ``f(net, x, y, generator, info) -> (loss, logits, y_used)`` computes
+            the loss of one step from the global batch ``x, y`` (after the standard
+            augmentation), on the slice ``info.local`` (:class:`StepInfo`); ``net`` is
+            the model to call (DDP-wrapped under torchrun). Random draws should be
+            made for the whole global batch from ``generator`` and then sliced, so
+            every process stays in step. If it has ``state_dict`` /
+            ``load_state_dict`` its state is checkpointed. ``None``: cross-entropy.
+        progress: ``progress(steps_done, total_steps)`` after every step (rank 0).
+        on_epoch_end: ``on_epoch_end(epochs_done)`` after each epoch's checkpoint.
 
     Returns:
         A summary dict: epochs, steps, seconds, the last training loss/accuracy
@@ -161,6 +219,18 @@ def train_classifier(
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    import torch.distributed as dist
+
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    rank = dist.get_rank() if world > 1 else 0
+    if world > 1 and config.batch_size % world:
+        raise ValueError(
+            f"batch_size: expected a multiple of the {world} processes, got {config.batch_size}"
+        )
+    if rank != 0:
+        log = lambda *_a, **_k: None  # noqa: E731
+        progress = None
+    local = slice(rank, None, world)
     n = len(images)
     steps_per_epoch = n // config.batch_size  # drop the last partial batch
     total = steps_per_epoch * config.epochs
@@ -182,9 +252,16 @@ def train_classifier(
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
         start_epoch, history, seconds = state["epoch"], state["history"], state["seconds"]
+        if step_fn is not None and hasattr(step_fn, "load_state_dict") and "strategy" in state:
+            step_fn.load_state_dict(state["strategy"])
         log(f"resumed from {checkpoint} at epoch {start_epoch}")
     model = model.to(memory_format=torch.channels_last)
     model.train()
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)  # broadcasts rank 0's weights
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -200,8 +277,19 @@ def train_classifier(
             if size is not None and size != x.shape[-1]:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
             x = x.contiguous(memory_format=torch.channels_last)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            if step_fn is None and world == 1:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            elif step_fn is None:
+                y = y[local]
+                logits = net(x[local])
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            else:
+                info = StepInfo(
+                    epoch * steps_per_epoch + step, total, epoch, local, model, idx,
+                    config.label_smoothing,
+                )  # fmt: skip
+                loss, logits, y = step_fn(net, x, y, gen, info)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -209,6 +297,8 @@ def train_classifier(
             run_loss = 0.9 * run_loss + 0.1 * loss.item() if step else loss.item()
             acc = (logits.argmax(1) == y).float().mean().item()
             run_acc = 0.9 * run_acc + 0.1 * acc if step else acc
+            if progress is not None:
+                progress(epoch * steps_per_epoch + step + 1, total)
             if (step + 1) % config.log_every == 0 or step + 1 == steps_per_epoch:
                 el = time.perf_counter() - t0
                 done = (step + 1) * config.batch_size
@@ -222,11 +312,11 @@ def train_classifier(
         ep_s = time.perf_counter() - t0
         seconds += ep_s
         rec = {"epoch": epoch + 1, "loss": run_loss, "train_acc": run_acc, "seconds": ep_s}
-        if eval_fn is not None:
+        if eval_fn is not None and rank == 0:
             rec.update(eval_fn(model))
         history.append(rec)
         log(json.dumps(rec))
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             tmp = f"{checkpoint}.tmp"
             torch.save(
                 {
@@ -238,10 +328,19 @@ def train_classifier(
                     "history": history,
                     "seconds": seconds,
                     "config": asdict(config),
+                    **(
+                        {"strategy": step_fn.state_dict()}
+                        if step_fn is not None and hasattr(step_fn, "state_dict")
+                        else {}
+                    ),
                 },
                 tmp,
             )
             os.replace(tmp, checkpoint)
+        if world > 1:
+            dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1)
     model.eval()
     last = history[-1] if history else {}
     return {
