@@ -41,6 +41,7 @@ from torch import nn
 
 from ..._checks import (
     ParameterError,
+    ShapeError,
     as_param,
     check_choice,
     check_image,
@@ -182,9 +183,7 @@ def richardson_lucy(
     eps = check_scalar(eps, "eps", low=0.0)
     b, c = xin.shape[:2]
     if k.shape[0] not in (1, b) or k.shape[1] not in (1, c):
-        raise _fft.ShapeError(
-            f"kernels: expected (1|{b}, 1|{c}, kh, kw) kernels, got {tuple(k.shape)}"
-        )
+        raise ShapeError(f"kernels: expected (1|{b}, 1|{c}, kh, kw) kernels, got {tuple(k.shape)}")
     work = xin.dtype if xin.dtype in (torch.float32, torch.float64) else torch.float32
     y = xin.to(work)
     k = _fft.make_odd(k.to(device=y.device, dtype=work))
