@@ -102,18 +102,21 @@ def natural_table(crop: int, learned) -> str:
 
 
 def cifar_sample(limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``limit`` images evenly spaced over the sample (it is ordered by class)."""
     try:
         from blurkit.data import open_dataset
 
         ds = open_dataset("sample")
-        items = [ds[i] for i in range(min(limit, len(ds)))]
+        n = len(ds)
+        items = [ds[int(i)] for i in torch.linspace(0, n - 1, min(limit, n)).long()]
         return torch.stack([it[0] for it in items]), torch.tensor([it[1] for it in items])
     except (ImportError, AttributeError):  # the data package not written yet: read the archive
         from blurkit.data.archive import decode_archive_uint8
 
         imgs, labels, _ = decode_archive_uint8(ROOT / "src/blurkit/assets/cifar10-sample.tar.gz")
-        x = torch.from_numpy(imgs[:limit]).permute(0, 3, 1, 2).float() / 255
-        return x, torch.from_numpy(labels[:limit])
+        idx = torch.linspace(0, len(labels) - 1, min(limit, len(labels))).long().numpy()
+        x = torch.from_numpy(imgs[idx]).permute(0, 3, 1, 2).float() / 255
+        return x, torch.from_numpy(labels[idx])
 
 
 def corruption_kernels(
