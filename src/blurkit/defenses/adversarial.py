@@ -25,7 +25,8 @@ raises the loss and the "attack" is just destroying the image (the test
 - ``fidelity=None``: no fidelity term (for comparison only).
 
 The inner maximisation is ``steps`` steps of projected gradient ascent with a
-per-sample normalised gradient (the attack's optimiser). Cost knobs:
+per-sample normalised gradient (the attack's optimiser); each image keeps the
+iterate with the highest objective seen (projected ascent is not monotone). Cost knobs:
 ``steps`` (inner steps; each costs a forward and a backward of the model),
 ``fraction`` (share of the batch attacked; the rest trains clean), and
 ``warm_start`` (start each image from the kernel the adversary found for it the
@@ -225,10 +226,22 @@ class KernelAdversary:
         if constraint:
             p = _retract(space, x, p, self.ssim_budget, self.retract_iters, self.boundary)
         shape1 = (-1,) + (1,) * (p.ndim - 1)
+        best_p, best = p.detach().clone(), None
+
+        def keep(obj, cand):
+            nonlocal best, best_p
+            if best is None:
+                best, best_p = obj.detach(), cand.detach().clone()
+                return
+            up = obj.detach() > best
+            best = torch.where(up, obj.detach(), best)
+            best_p = torch.where(up.reshape(shape1), cand.detach(), best_p)
+
         with _EvalMode(model, self.eval_mode):
             for step in range(self.steps):
                 pi = p.detach().requires_grad_(True)
                 obj, _ = self._objective(space, model, x, y, pi)
+                keep(obj, pi)
                 (g,) = torch.autograd.grad(obj.sum(), pi)
                 g = g / g.flatten(1).norm(dim=1).clamp_min(1e-20).reshape(shape1)
                 lr_t = self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / self.steps)))
@@ -236,6 +249,9 @@ class KernelAdversary:
                 if constraint:
                     p = _retract(space, x, p, self.ssim_budget, self.retract_iters, self.boundary)
             with torch.no_grad():
+                if self.steps:  # the last iterate competes too; the best one is kept
+                    keep(self._objective(space, model, x, y, p)[0], p)
+                    p = best_p
                 k = space.kernel(p)
                 xb = blur(x, k, self.boundary)
                 logits = model(xb)
