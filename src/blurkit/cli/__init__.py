@@ -19,6 +19,7 @@ _COMMANDS = (
     "evaluate",
     "attack",
     "train",
+    "study",
     "deblur",
     "report",
     "demo",

@@ -1,0 +1,89 @@
+"""``blurkit study``: train every robustness method alike and compare them in one report.
+
+A thin wrapper over :func:`blurkit.defenses.study.run_study`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._checks import BlurkitError
+from ._app import app, console, fail
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{name}: expected comma-separated numbers, got {text!r}")
+
+
+@app.command("study")
+def study_command(
+    data: str = typer.Option(..., "--data", "-d", help="Training data (folder, archive, npz)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Study directory (rerun to resume)."),
+    eval_data: str = typer.Option("sample", help="Evaluation data (default: bundled sample)."),
+    methods: str = typer.Option(
+        "baseline,augment,adversarial,consistency", help="Comma-separated methods."
+    ),
+    model: str = typer.Option("airnet", "--model", "-m", help="Architecture from scratch."),
+    finetune: str = typer.Option(None, help="Common starting weights for every method."),
+    epochs: int = typer.Option(1, help="Epochs per method."),
+    batch_size: int = typer.Option(256, help="Batch size."),
+    lr: float = typer.Option(None, help="Peak learning rate."),
+    seed: int = typer.Option(0, help="Seed shared by every run."),
+    limit: int = typer.Option(None, help="Train on N images of a fixed random subset."),
+    eval_limit: int = typer.Option(None, help="Evaluate on the first N images."),
+    train_families: str = typer.Option(
+        None, help="Blur families to train with (transfer: the rest are held out)."
+    ),
+    corruptions: str = typer.Option("cifar-10-c-blur", help="Evaluation suite or names."),
+    severities: str = typer.Option("1,2,3,4,5", help="Evaluation severities."),
+    critical: str = typer.Option(
+        "gaussian,defocus,motion", help="Critical-blur families ('' = none)."
+    ),
+    critical_images: int = typer.Option(100, help="Images for critical blur."),
+    attack_images: int = typer.Option(100, help="Images for the adversarial attack (0 = skip)."),
+    attack_budget: float = typer.Option(0.9, help="SSIM budget of the attack."),
+    adv_steps: int = typer.Option(3, help="Inner steps of the adversarial-training adversary."),
+    threads: int = typer.Option(None, help="Torch threads."),
+    cache: Path = typer.Option(None, help="Directory to cache decoded archives in."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output."),
+) -> None:
+    """Train baseline/augment/adversarial/consistency from one start and compare them."""
+    from ..defenses.study import run_study
+
+    fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
+    try:
+        study = run_study(
+            data,
+            out,
+            eval_data=eval_data,
+            methods=[m.strip() for m in methods.split(",") if m.strip()],
+            model=model,
+            finetune=finetune,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            limit=limit,
+            eval_limit=eval_limit,
+            train_families=fams,
+            corruptions=corruptions,
+            severities=_floats(severities, "--severities"),
+            critical=[f.strip() for f in critical.split(",") if f.strip()] or False,
+            critical_images=critical_images,
+            attack_images=attack_images,
+            attack_budget=attack_budget,
+            method_options={"adversarial": {"adversary": {"steps": adv_steps}}},
+            threads=threads,
+            cache=cache,
+            log=(lambda s: None) if quiet else (lambda s: console.print(s, highlight=False)),
+        )
+    except BlurkitError as e:
+        fail(str(e))
+    console.print((Path(out) / "study.md").read_text(), highlight=False)
+    console.print(f"wrote {Path(out) / 'study.html'}", highlight=False)
+    del study

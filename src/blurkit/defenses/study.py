@@ -1,0 +1,355 @@
+"""The robust-training study: every method from the same start, same budget, one comparison.
+
+:func:`run_study` trains one model per method (:data:`~blurkit.defenses.methods.METHODS`)
+with :func:`~blurkit.defenses.methods.train_model` (the same data, seed,
+initialisation or fine-tuning checkpoint, epochs and batch size for all), evaluates
+them together with :func:`blurkit.robustness.evaluate` (the engine of ``blurkit
+evaluate``: the same blurred images for every model, critical blur on a subset),
+attacks each with :func:`blurkit.robustness.blur_attack` at one SSIM budget, and
+writes one comparison:
+
+- per method: clean accuracy, error per blur family and severity, mean blur error,
+  critical-blur medians, adversarial success rate, training time;
+- the transfer question: with ``train_families`` the blur-training methods see only
+  those families; the evaluated corruptions split into *seen* (a training family
+  or its benchmark twin: ``gaussian`` ~ ``gaussian_blur``, ``motion`` ~
+  ``motion_blur``, ``defocus`` ~ ``defocus_blur``) and *held-out*, with the mean
+  error of each group per method.
+
+Outputs in ``out``: ``train/<method>/`` (training runs, resumable), ``eval/`` (the
+evaluation results directory and its ``report.html``), ``study.json``,
+``study.csv`` (one row per method), ``study.md`` and ``study.html``. Rerunning the
+same call resumes: finished trainings and evaluation cells are reused.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from .._checks import ParameterError
+from .methods import METHODS, load_trained, load_training_arrays, train_model
+
+__all__ = ["run_study", "ArrayDataset", "FAMILY_TWINS"]
+
+#: RandomBlur kernel families and the benchmark corruption each stands for
+FAMILY_TWINS = {"gaussian": "gaussian_blur", "motion": "motion_blur", "defocus": "defocus_blur"}
+
+
+class ArrayDataset:
+    """Items ``(image (3, H, W) float in [0, 1], label, index)`` from uint8 NHWC arrays."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]):
+        self.images, self.labels, self.classes = images, labels, list(classes)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.images[i].permute(2, 0, 1).float() / 255.0, int(self.labels[i]), i
+
+
+def _seen(corruption: str, families: Sequence[str] | None) -> bool | None:
+    if families is None:
+        return None
+    names = set(families) | {FAMILY_TWINS.get(f, f) for f in families}
+    return corruption in names
+
+
+def _fmt(v, pct=False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{100 * v:.1f}" if pct else (f"{v:.3g}" if isinstance(v, float) else str(v))
+
+
+def run_study(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    eval_data: str | os.PathLike = "sample",
+    methods: Sequence[str] = METHODS,
+    model: str = "airnet",
+    finetune: str | os.PathLike | None = None,
+    epochs: int = 1,
+    batch_size: int = 256,
+    lr: float | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    eval_limit: int | None = None,
+    train_families: Sequence[str] | Mapping | None = None,
+    corruptions: str | Sequence[str] = "cifar-10-c-blur",
+    severities: Sequence[float] = (1, 2, 3, 4, 5),
+    critical: Sequence[str] | bool = ("gaussian", "defocus", "motion"),
+    critical_images: int = 100,
+    attack_images: int = 100,
+    attack_budget: float = 0.9,
+    attack_steps: int = 20,
+    method_options: Mapping[str, dict] | None = None,
+    threads: int | None = None,
+    cache: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Train every method alike, evaluate all together, write the comparison report.
+
+    Args:
+        data: training data (see :func:`~blurkit.defenses.methods.load_training_arrays`).
+        out: study directory.
+        eval_data: evaluation data (same readers; default the bundled CIFAR-10 sample).
+        methods: the methods to compare.
+        model, finetune, epochs, batch_size, lr, seed, limit: the shared training budget
+            and start (see :func:`~blurkit.defenses.methods.train_model`).
+        eval_limit: evaluate on the first N images.
+        train_families: blur families the augment / consistency methods train with
+            (names or ``{name: range}``); the transfer split uses them.
+        corruptions, severities: the evaluation grid (a suite name or names).
+        critical: critical-blur families (``False`` to skip); ``critical_images``: how many.
+        attack_images, attack_budget, attack_steps: the free-form adversarial blur attack
+            (0 images to skip).
+        method_options: per method, extra :func:`~blurkit.defenses.methods.make_method`
+            options (e.g. ``{"adversarial": {"adversary": {"steps": 2}}}``).
+
+    Returns:
+        The comparison (also ``study.json``): ``{"methods": {name: row}, "config": ...}``.
+    """
+    from ..report import render_report
+    from ..robustness.attack import blur_attack
+    from ..robustness.evaluate import evaluate, resolve_corruptions
+    from ..robustness.store import atomic_write
+
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ParameterError(f"methods: expected some of {', '.join(METHODS)}, got {list(methods)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = load_training_arrays(data, cache)
+    fam_names = None
+    if train_families is not None:
+        fam_names = list(train_families)
+    trained = {}
+    for i, m in enumerate(methods):
+        run_dir = out / "train" / m
+        if (run_dir / "model.pt").exists() and (run_dir / "summary.json").exists():
+            summary = json.loads((run_dir / "summary.json").read_text())
+            log(f"{m}: trained already ({run_dir})")
+        else:
+            opts = dict((method_options or {}).get(m, {}))
+            if m in ("augment", "consistency") and train_families is not None:
+                opts.setdefault("families", train_families)
+            log(f"{m}: training ({i + 1}/{len(methods)})")
+            summary = train_model(
+                data, run_dir, model=model, method=m, finetune=finetune, epochs=epochs,
+                batch_size=batch_size, lr=lr, seed=seed, limit=limit, threads=threads,
+                method_options=opts, arrays=arrays, log=log,
+            )  # fmt: skip
+        trained[m] = summary
+
+    models = {m: load_trained(out / "train" / m, name=m) for m in methods}
+    ev_images, ev_labels, ev_classes = load_training_arrays(eval_data, cache)
+    if eval_limit:
+        ev_images, ev_labels = ev_images[:eval_limit], ev_labels[:eval_limit]
+    classes = list(next(iter(models.values())).classes)
+    if list(ev_classes) != classes:
+        raise ParameterError(
+            f"eval_data: its classes {list(ev_classes)[:4]}... differ from the models' "
+            f"{classes[:4]}..."
+        )
+    ds = ArrayDataset(ev_images, ev_labels, ev_classes)
+    corrs = resolve_corruptions(corruptions)
+    t0 = time.perf_counter()
+    result = evaluate(
+        models,
+        ds,
+        out / "eval",
+        corruptions=corrs,
+        severities=severities,
+        seed=seed,
+        critical=list(critical) if critical and critical is not True else critical,
+        critical_images=critical_images,
+        examples=4,
+        baseline="baseline" if "baseline" in models else None,
+        dataset_id=f"{eval_data}" + (f"[:{eval_limit}]" if eval_limit else ""),
+        progress=progress,
+    )
+    eval_s = time.perf_counter() - t0
+    render_report([result.out], out / "eval" / "report.html", title="blurkit study: evaluation")
+
+    rows = {}
+    n_att = min(int(attack_images), len(ds))
+    if n_att:
+        xa = torch.stack([ds[i][0] for i in range(n_att)])
+        ya = torch.tensor([ds[i][1] for i in range(n_att)])
+    for m in methods:
+        s = result.summary["models"][m]
+        row = {
+            "method": m,
+            "clean_accuracy": s["clean_accuracy"],
+            "clean_error": None if s["clean_accuracy"] is None else 1 - s["clean_accuracy"],
+            "mean_blur_error": None
+            if s["mean_blur_accuracy"] is None
+            else 1 - s["mean_blur_accuracy"],
+            "mce_baseline": s.get("mce_baseline"),
+            "errors": {},
+            "critical_median": {},
+            "train_seconds": trained[m].get("seconds"),
+            "train_epochs": trained[m].get("epochs"),
+            "train_images": trained[m].get("images"),
+        }
+        for c, pc in s["corruptions"].items():
+            row["errors"][c] = {
+                sv: 1 - a for sv, a in zip(pc["severities"], pc["accuracy"], strict=True)
+            }
+            row[f"error_{c}"] = pc["mean_error"]
+        for f, cs in s.get("critical", {}).items():
+            row["critical_median"][f] = cs.get("strength", {}).get("median")
+        if n_att:
+            res = blur_attack(
+                models[m], xa, ya, kernel="freeform", ssim_budget=attack_budget,
+                steps=attack_steps, seed=seed,
+            )  # fmt: skip
+            row["attack_success_rate"] = res.success_rate
+        if fam_names is not None:
+            seen = [c for c in s["corruptions"] if _seen(c, fam_names)]
+            held = [c for c in s["corruptions"] if not _seen(c, fam_names)]
+            for key, group in (("seen", seen), ("heldout", held)):
+                errs = [s["corruptions"][c]["mean_error"] for c in group]
+                row[f"{key}_families"] = group
+                row[f"{key}_mean_error"] = sum(errs) / len(errs) if errs else None
+        rows[m] = row
+
+    study = {
+        "schema": 1,
+        "methods": rows,
+        "config": {
+            "data": str(data),
+            "eval_data": str(eval_data),
+            "model": model,
+            "finetune": str(finetune) if finetune else None,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "limit": limit,
+            "eval_images": len(ds),
+            "corruptions": list(corrs),
+            "severities": [float(v) for v in severities],
+            "train_families": fam_names,
+            "attack": {
+                "kernel": "freeform",
+                "ssim_budget": attack_budget,
+                "steps": attack_steps,
+                "images": n_att,
+            },
+            "critical": list(critical) if critical and critical is not True else critical,
+        },  # fmt: skip
+        "eval_dir": str(result.out),
+        "eval_seconds": eval_s,
+    }
+    atomic_write(out / "study.json", json.dumps(study, indent=1, default=str))
+    _write_tables(out, study, corrs)
+    return study
+
+
+def _columns(study: dict, corrs) -> list[tuple[str, str, bool]]:
+    cols = [
+        ("method", "method", False),
+        ("clean_error", "clean err %", True),
+        ("mean_blur_error", "mean blur err %", True),
+    ]
+    cols += [(f"error_{c}", f"{c} err %", True) for c in corrs]
+    crit = sorted({f for r in study["methods"].values() for f in r["critical_median"]})
+    cols += [(f"critical:{f}", f"critical {f} median", False) for f in crit]
+    if any("attack_success_rate" in r for r in study["methods"].values()):
+        b = study["config"]["attack"]["ssim_budget"]
+        cols.append(("attack_success_rate", f"attack success % (SSIM>={b})", True))
+    if study["config"]["train_families"] is not None:
+        cols += [("seen_mean_error", "seen fam. err %", True),
+                 ("heldout_mean_error", "held-out fam. err %", True)]  # fmt: skip
+    cols.append(("train_seconds", "train s", False))
+    return cols
+
+
+def _value(row: dict, key: str):
+    if key.startswith("critical:"):
+        return row["critical_median"].get(key.split(":", 1)[1])
+    return row.get(key)
+
+
+def _write_tables(out: Path, study: dict, corrs) -> None:
+    from ..robustness.store import atomic_write
+
+    cols = _columns(study, corrs)
+    rows = list(study["methods"].values())
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([k for k, _, _ in cols])
+    for r in rows:
+        w.writerow([_value(r, k) for k, _, _ in cols])
+    atomic_write(out / "study.csv", buf.getvalue())
+
+    cfg = study["config"]
+    start = (
+        f"fine-tuned from {cfg['finetune']}" if cfg["finetune"] else f"{cfg['model']} from scratch"
+    )
+    lines = [
+        "# blurkit study",
+        "",
+        f"Every method: {start}, {cfg['epochs']} epoch(s), batch {cfg['batch_size']}, "
+        f"seed {cfg['seed']}, data {cfg['data']}"
+        + (f" (first {cfg['limit']} images of a fixed shuffle)" if cfg["limit"] else "")
+        + f". Evaluated on {cfg['eval_images']} images of {cfg['eval_data']}, severities "
+        f"{', '.join(f'{v:g}' for v in cfg['severities'])}.",
+        "",
+        "| " + " | ".join(h for _, h, _ in cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(_value(r, k), p) for k, _, p in cols) + " |")
+    if cfg["train_families"] is not None:
+        lines += ["", f"Blur-training families: {', '.join(cfg['train_families'])}; "
+                  "held-out families are the evaluated corruptions not among them."]  # fmt: skip
+    lines += [
+        "",
+        f"Per-severity errors, critical blur and examples: {study['eval_dir']}/report.html",
+    ]
+    atomic_write(out / "study.md", "\n".join(lines) + "\n")
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(_value(r, k), p))}</td>" for k, _, p in cols)
+        + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    sev = "".join(
+        f"<tr><td>{html.escape(m)}</td><td>{html.escape(c)}</td>"
+        + "".join(f"<td>{_fmt(e, True)}</td>" for e in errs.values())
+        + "</tr>"
+        for m, r in study["methods"].items()
+        for c, errs in r["errors"].items()
+    )  # fmt: skip
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>blurkit study</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}</style></head><body>"
+        f"<h1>blurkit study</h1><p>{html.escape(lines[2])}</p>"
+        f"<h2>Comparison</h2><table id='study'><tr>{head}</tr>{body}</table>"
+        "<h2>Error % per family and severity</h2><table id='severity'><tr><th>method</th>"
+        "<th>corruption</th>"
+        + "".join(f"<th>{html.escape(str(v))}</th>" for v in cfg["severities"])
+        + f"</tr>{sev}</table><p><a href='eval/report.html'>Full evaluation report</a></p>"
+        "</body></html>"
+    )
+    atomic_write(out / "study.html", page)

@@ -1,0 +1,73 @@
+"""`blurkit study` on a tiny config: every method trained alike, one comparison report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from blurkit.cli import app
+
+
+def _tree(root, n=24):
+    g = np.random.default_rng(1)
+    for ci, name in enumerate(("coarse", "fine")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            base = g.random((8, 8, 3) if ci == 0 else (32, 32, 3))
+            img = np.kron(base, np.ones((4, 4, 1))) if ci == 0 else base
+            Image.fromarray((img * 255).astype(np.uint8)).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def test_study_tiny_config_writes_the_comparison(tmp_path):
+    data = _tree(tmp_path / "data")
+    out = tmp_path / "study"
+    args = [
+        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
+        "--model", "airnet-tiny", "--batch-size", "16", "--threads", "1",
+        "--train-families", "gaussian", "--corruptions", "gaussian_blur,motion_blur",
+        "--severities", "1,4", "--critical", "gaussian", "--critical-images", "6",
+        "--attack-images", "6", "--adv-steps", "1", "-q",
+    ]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    study = json.loads((out / "study.json").read_text())
+    methods = ["baseline", "augment", "adversarial", "consistency"]
+    assert list(study["methods"]) == methods
+    for m in methods:
+        row = study["methods"][m]
+        assert 0.0 <= row["clean_error"] <= 1.0
+        assert set(row["errors"]) == {"gaussian_blur", "motion_blur"}
+        assert set(row["errors"]["gaussian_blur"]) == {"1", "4"}
+        # the mean blur error is the mean of the per-cell errors
+        cells = [e for c in row["errors"].values() for e in c.values()]
+        assert abs(row["mean_blur_error"] - sum(cells) / len(cells)) < 1e-9
+        assert "gaussian" in row["critical_median"]
+        assert (
+            0.0 <= row["attack_success_rate"] <= 1.0
+            or row["attack_success_rate"] != row["attack_success_rate"]
+        )  # nan when no image was correct
+        assert row["train_seconds"] > 0 and row["train_images"] == 48
+        # transfer split: gaussian seen (its benchmark twin), motion held out
+        assert row["seen_families"] == ["gaussian_blur"]
+        assert row["heldout_families"] == ["motion_blur"]
+        assert abs(row["heldout_mean_error"] - row["error_motion_blur"]) < 1e-12
+    with open(out / "study.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["method"] for r in rows] == methods
+    assert (out / "study.html").read_text().count("<tr>") >= 5
+    assert (out / "eval" / "report.html").exists()
+    # every method started from the same initialisation and budget
+    s = [json.loads((out / "train" / m / "summary.json").read_text()) for m in methods]
+    assert len({(x["epochs"], x["steps"], x["config"]["seed"]) for x in s}) == 1
+    # a rerun reuses the trained models and stored cells
+    r2 = CliRunner().invoke(app, args)
+    assert r2.exit_code == 0, r2.output
+    assert (
+        json.loads((out / "study.json").read_text())["methods"]["baseline"]["clean_error"]
+        == (study["methods"]["baseline"]["clean_error"])
+    )
