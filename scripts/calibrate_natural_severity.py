@@ -16,7 +16,9 @@ image (seed = image index), the same seeds at every trial strength (common
 random numbers keep the mean SSIM monotone in the strength); the strength is
 found by inverting the mean-SSIM curve measured on a log-spaced grid of
 14 strengths (linear interpolation in log strength), then checked by
-measuring the SSIM at the strength found.
+measuring the SSIM at the strength found; where that misses the target by
+more than 0.0015, up to 8 bisection steps inside the grid bracket refine it
+(the best strength seen is kept).
 
 Usage: python scripts/calibrate_natural_severity.py [--n224 40] [--n32 200] [--families ...]
 Prints the targets and the tables as Markdown and Python literals.
@@ -113,7 +115,7 @@ def mean_ssim(name: str, x: torch.Tensor, preset: str, params: dict) -> float:
 
 # family -> strength parameter and log-spaced search range per table (224 px, 32 px)
 FAMILIES = {
-    "camera_shake": ("length", (4.0, 400.0), (0.3, 40.0)),
+    "camera_shake": ("length", (8.0, 800.0), (0.5, 80.0)),
     "depth_defocus": ("max_radius", (1.0, 200.0), (0.1, 30.0)),
     "myopia": ("diopters", (0.1, 12.0), (0.05, 20.0)),
     "astigmatism": ("cylinder", (0.1, 20.0), (0.05, 30.0)),
@@ -124,7 +126,15 @@ FAMILIES = {
 FIXED = {"dirty_lens": lambda i: {"weight": 0.1 * (i + 1)}}
 
 
-def calibrate(name: str, x: torch.Tensor, preset: str, tg: list[float], points: int = 14):
+def calibrate(
+    name: str,
+    x,
+    preset: str,
+    tg: list[float],
+    points: int = 14,
+    tol: float = 0.0015,
+    refine: int = 8,
+):
     """Strengths matching each target SSIM: mean SSIM on a log-spaced grid of strengths,
     inverted by linear interpolation in (SSIM, log strength), then checked at the result."""
     pname, r224, r32 = FAMILIES[name]
@@ -146,8 +156,21 @@ def calibrate(name: str, x: torch.Tensor, preset: str, tg: list[float], points: 
             check.append(float("nan"))
             continue
         v = float(np.exp(np.interp(-t, -curve, np.log(grid))))
+        got = mean_ssim(name, x, preset, {pname: v, **extra})
+        # refine by bisection inside the grid bracket when interpolation missed by > tol
+        j = int(np.searchsorted(-curve, -t))
+        a, b = math.log(grid[max(j - 1, 0)]), math.log(grid[min(j, points - 1)])
+        for _ in range(refine if abs(got - t) > tol else 0):
+            m = 0.5 * (a + b)
+            sm = mean_ssim(name, x, preset, {pname: math.exp(m), **extra})
+            if sm > t:
+                a = m
+            else:
+                b = m
+            if abs(sm - t) < abs(got - t):
+                v, got = math.exp(m), sm
         out.append(v)
-        check.append(mean_ssim(name, x, preset, {pname: v, **extra}))
+        check.append(got)
     return out, check
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ NATURAL = blurkit.SUITES["natural"]
 RANDOM = ("camera_shake", "astigmatism", "depth_defocus")
 
 
+@functools.lru_cache(maxsize=4)
 def _photos(size: int) -> torch.Tensor:
     from PIL import Image
     from skimage import data
