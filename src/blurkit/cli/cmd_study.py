@@ -47,6 +47,10 @@ def study_command(
     critical_images: int = typer.Option(100, help="Images for critical blur."),
     attack_images: int = typer.Option(100, help="Images for the adversarial attack (0 = skip)."),
     attack_budget: float = typer.Option(0.9, help="SSIM budget of the attack."),
+    attack_steps: int = typer.Option(20, help="Steps of the adversarial attack."),
+    eval_report: bool = typer.Option(
+        True, "--eval-report/--no-eval-report", help="Also render eval/report.html."
+    ),
     adv_steps: int = typer.Option(3, help="Inner steps of the adversarial-training adversary."),
     threads: int = typer.Option(None, help="Torch threads."),
     cache: Path = typer.Option(None, help="Directory to cache decoded archives in."),
@@ -77,6 +81,8 @@ def study_command(
             critical_images=critical_images,
             attack_images=attack_images,
             attack_budget=attack_budget,
+            attack_steps=attack_steps,
+            eval_report=eval_report,
             method_options={"adversarial": {"adversary": {"steps": adv_steps}}},
             threads=threads,
             cache=cache,

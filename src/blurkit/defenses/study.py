@@ -98,6 +98,7 @@ def run_study(
     attack_budget: float = 0.9,
     attack_steps: int = 20,
     method_options: Mapping[str, dict] | None = None,
+    eval_report: bool = True,
     threads: int | None = None,
     cache: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
@@ -121,6 +122,8 @@ def run_study(
             (0 images to skip).
         method_options: per method, extra :func:`~blurkit.defenses.methods.make_method`
             options (e.g. ``{"adversarial": {"adversary": {"steps": 2}}}``).
+        eval_report: also render the evaluation's full HTML report (``eval/report.html``,
+            the slowest part of a small study: a figure per family).
 
     Returns:
         The comparison (also ``study.json``): ``{"methods": {name: row}, "config": ...}``.
@@ -185,7 +188,8 @@ def run_study(
         progress=progress,
     )
     eval_s = time.perf_counter() - t0
-    render_report([result.out], out / "eval" / "report.html", title="blurkit study: evaluation")
+    if eval_report:
+        render_report([result.out], out / "eval" / "report.html", title="blurkit study: evaluation")
 
     rows = {}
     n_att = min(int(attack_images), len(ds))
