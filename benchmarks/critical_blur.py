@@ -86,6 +86,10 @@ def load(n, model_name, device):
         from blurkit.data import open_dataset
         from blurkit.models import load_model
 
+        if model_name is None:
+            from blurkit.cli.cmd_evaluate import default_model
+
+            model_name = default_model()
         model = load_model(model_name, device=device)
         ds = open_dataset("sample", classes=getattr(model, "classes", None))
     except Exception as e:  # noqa: BLE001
@@ -183,7 +187,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--attack-images", type=int, default=None)
-    ap.add_argument("--model", default="cifar10_resnet-baseline")
+    ap.add_argument("--model", default=None, help="default: the bundled CIFAR-10 model")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--families", default="gaussian,defocus,motion")
     ap.add_argument("--grid-points", type=int, default=200)
