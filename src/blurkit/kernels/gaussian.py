@@ -49,8 +49,9 @@ def gaussian_kernel1d(
 ) -> torch.Tensor:
     """Sampled, normalised 1-D Gaussians, one per sigma: ``(B, size)``.
 
-    The default size follows scipy's ``gaussian_filter``: radius
-    ``int(truncate * sigma + 0.5)`` for the largest sigma.
+    Each Gaussian is cut at scipy's ``gaussian_filter`` radius
+    ``int(truncate * sigma + 0.5)`` of its own sigma; the default size fits the
+    largest. A kernel therefore does not depend on the rest of its batch.
 
     Example:
         >>> gaussian_kernel1d(1.0).shape
@@ -61,8 +62,11 @@ def gaussian_kernel1d(
     if size is None:
         size = odd_size(_radius(s, truncate), "sigma")
     x = torch.arange(size, device=s.device, dtype=s.dtype) - size // 2
+    # each sample keeps its own support (scipy's radius), so a kernel does not
+    # depend on the other sigmas of its batch
+    own_radius = torch.floor(truncate * s.detach() + 0.5)[:, None]
     s = s.clamp_min(_MIN_SIGMA)[:, None]
-    g = torch.exp(-0.5 * (x[None] / s) ** 2)
+    g = torch.exp(-0.5 * (x[None] / s) ** 2) * (x.abs()[None] <= own_radius)
     return g / g.sum(-1, keepdim=True)
 
 
