@@ -25,7 +25,8 @@ Families (``families=`` maps a name to a ``(low, high)`` strength range):
   ...): a severity range in [1, 5] of its ``preset`` table, with the family's own
   random draw (e.g. a shake trajectory) seeded per image. Severities are rounded
   to ``severity_step`` so that images sharing a severity go through one batched
-  call.
+  call; the families that are one convolution per image draw their PSFs from a
+  bank made once per severity level (``kernel_bank``).
 
 Three front doors to the same operator: the ``nn.Module`` (batches, on any
 device, differentiable with respect to the images), :class:`RandomBlurTransform`
@@ -78,7 +79,18 @@ DEFAULT_FAMILIES: dict[str, tuple[float, float]] = {
     "myopia": (1.0, 5.0),
 }
 
-_SEED_SPAN = float(2**24)  # seeds drawn below 2^24 survive a float32 round trip
+_SEED_SPAN = float(2**24)
+
+#: corruptions that blur every pixel with one kernel per image (their impulse response is
+#: the whole operator up to boundaries and clipping), usable with ``kernel_bank``
+BANKABLE = (
+    "camera_shake",
+    "myopia",
+    "astigmatism",
+    "gaussian_blur",
+    "defocus_blur",
+    "motion_blur",
+)  # seeds drawn below 2^24 survive a float32 round trip
 
 
 class _Family:
@@ -138,7 +150,7 @@ class _Defocus(_Family):
 class _Corruption(_Family):
     names = ("severity", "seed")
 
-    def __init__(self, name, strength, boundary, preset, step):
+    def __init__(self, name, strength, boundary, preset, step, bank=0):
         from ..corruptions import get_corruption
 
         self.corruption = get_corruption(name)  # raises on unknown names
@@ -151,6 +163,11 @@ class _Corruption(_Family):
         presets = self.corruption.presets
         self.preset = preset if preset in presets else presets[0]
         self.step = step
+        # a bank of impulse responses replaces the corruption call for the families that
+        # are one convolution per image (the natural ones are slow to draw: a camera-shake
+        # trajectory, a diffraction PSF); others (spatially varying) are always exact
+        self.bank = int(bank) if name in BANKABLE else 0
+        self._banks: dict = {}
 
     def draw(self, b, uniform, scale):
         lo, hi = self.strength
@@ -158,6 +175,26 @@ class _Corruption(_Family):
         if self.step:
             s = (torch.round((s - lo) / self.step) * self.step + lo).clamp(lo, hi)
         return {"severity": s, "seed": torch.floor(uniform() * _SEED_SPAN)}
+
+    def _bank_kernels(self, level: float, x: torch.Tensor) -> torch.Tensor:
+        """The family's PSFs at ``level`` for images of ``x``'s size: impulse responses of
+        ``bank`` draws (seeds ``0..bank-1``), cropped to 99.9 % of their energy."""
+        from ..corruptions import corrupt
+        from ..kernels._utils import crop_to_energy
+
+        c, h, w = x.shape[1:]
+        key = (level, c, h, w, str(x.device), x.dtype)
+        if key not in self._banks:
+            n = self.bank
+            hh, ww = 2 * (h // 2) + 1, 2 * (w // 2) + 1
+            delta = torch.zeros(n, c, hh, ww, device=x.device, dtype=x.dtype)
+            delta[:, :, hh // 2, ww // 2] = 1.0
+            with torch.no_grad():
+                k = corrupt(delta, self.name, level, preset=self.preset, seed=list(range(n)))
+            k = k.clamp_min(0)
+            k = k / k.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+            self._banks[key] = crop_to_energy(k, 0.999)
+        return self._banks[key]
 
     def blur(self, x, params):
         from ..corruptions import corrupt
@@ -167,6 +204,13 @@ class _Corruption(_Family):
         out = torch.empty_like(x)
         for s in torch.unique(sev).tolist():
             idx = (sev == s).nonzero().squeeze(1)
+            if self.bank:
+                from ..functional.conv import blur
+
+                ks = self._bank_kernels(float(s), x)
+                pick = (seeds[idx] % ks.shape[0]).to(ks.device)
+                out[idx.to(x.device)] = blur(x[idx.to(x.device)], ks[pick], self.boundary)
+                continue
             part = corrupt(
                 x[idx.to(x.device)],
                 self.name,
@@ -178,7 +222,9 @@ class _Corruption(_Family):
         return out
 
 
-def _make_family(name: str, strength, boundary: str, preset: str, step: float) -> _Family:
+def _make_family(
+    name: str, strength, boundary: str, preset: str, step: float, bank: int = 0
+) -> _Family:
     if name == "gaussian":
         return _Gaussian(name, strength, boundary)
     if name == "motion":
@@ -187,7 +233,7 @@ def _make_family(name: str, strength, boundary: str, preset: str, step: float) -
         return _Defocus(name, strength, boundary)
     if not isinstance(name, str):
         raise DTypeError(f"families: expected family names (str), got {name!r}")
-    return _Corruption(name, strength, boundary, preset, step)
+    return _Corruption(name, strength, boundary, preset, step, bank)
 
 
 class RandomBlur(RandomBlurBase):
@@ -205,6 +251,13 @@ class RandomBlur(RandomBlurBase):
             ``"imagenet-c"``, ``"natural"``; a family without it uses its first).
         severity_step: corruption severities are rounded to this step (0 = continuous,
             one call per image).
+        kernel_bank: for the corruptions of :data:`BANKABLE` (one convolution per image),
+            draw this many PSFs per severity level once (impulse responses of the
+            corruption at the images' size, seeds ``0..n-1``) and blur each image with
+            bank entry ``seed mod n`` by :func:`blurkit.blur`; drawing a camera-shake
+            trajectory or a diffraction PSF per image would cost more than the training
+            step (``benchmarks/augment_overhead.py``). 0: call the corruption per image
+            (exact, slow). Other corruptions are always called exactly.
         strength_scale: in [0, 1]; each range becomes ``(low, low + scale * (high - low))``
             (set along training by a :class:`BlurSchedule`).
         generator: a ``torch.Generator`` to draw from (its device is used).
@@ -233,6 +286,7 @@ class RandomBlur(RandomBlurBase):
         weights: Sequence[float] | None = None,
         preset: str = "cifar-10-c",
         severity_step: float = 0.5,
+        kernel_bank: int = 64,
         strength_scale: float = 1.0,
         generator: torch.Generator | None = None,
         seed: int | None = None,
@@ -259,7 +313,7 @@ class RandomBlur(RandomBlurBase):
         self.preset = preset
         self.severity_step = check_scalar(severity_step, "severity_step", low=0.0)
         self.families = [
-            _make_family(n, r, self.boundary, preset, self.severity_step)
+            _make_family(n, r, self.boundary, preset, self.severity_step, kernel_bank)
             for n, r in families.items()
         ]
         if weights is None:
