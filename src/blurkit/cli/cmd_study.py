@@ -35,7 +35,7 @@ def study_command(
     lr: float = typer.Option(None, help="Peak learning rate."),
     seed: int = typer.Option(0, help="Seed shared by every run."),
     limit: int = typer.Option(None, help="Train on N images of a fixed random subset."),
-    eval_limit: int = typer.Option(None, help="Evaluate on the first N images."),
+    eval_limit: int = typer.Option(None, help="Evaluate on N images (a fixed random subset)."),
     train_families: str = typer.Option(
         None, help="Blur families to train with (transfer: the rest are held out)."
     ),

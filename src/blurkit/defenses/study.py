@@ -113,7 +113,7 @@ def run_study(
         methods: the methods to compare.
         model, finetune, epochs, batch_size, lr, seed, limit: the shared training budget
             and start (see :func:`~blurkit.defenses.methods.train_model`).
-        eval_limit: evaluate on the first N images.
+        eval_limit: evaluate on N images (a fixed random subset drawn with ``seed``).
         train_families: blur families the augment / consistency methods train with
             (names or ``{name: range}``); the transfer split uses them.
         corruptions, severities: the evaluation grid (a suite name or names).
@@ -162,8 +162,11 @@ def run_study(
 
     models = {m: load_trained(out / "train" / m, name=m) for m in methods}
     ev_images, ev_labels, ev_classes = load_training_arrays(eval_data, cache)
-    if eval_limit:
-        ev_images, ev_labels = ev_images[:eval_limit], ev_labels[:eval_limit]
+    if eval_limit and eval_limit < len(ev_images):
+        # a fixed random subset: archives are sorted by class, a prefix would hold one class
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(ev_images), generator=g)[:eval_limit].sort().values
+        ev_images, ev_labels = ev_images[pick], ev_labels[pick]
     classes = list(next(iter(models.values())).classes)
     if list(ev_classes) != classes:
         raise ParameterError(
@@ -184,7 +187,7 @@ def run_study(
         critical_images=critical_images,
         examples=4,
         baseline="baseline" if "baseline" in models else None,
-        dataset_id=f"{eval_data}" + (f"[:{eval_limit}]" if eval_limit else ""),
+        dataset_id=f"{eval_data}" + (f"[random {eval_limit}, seed {seed}]" if eval_limit else ""),
         progress=progress,
     )
     eval_s = time.perf_counter() - t0
@@ -218,7 +221,10 @@ def run_study(
             }
             row[f"error_{c}"] = pc["mean_error"]
         for f, cs in s.get("critical", {}).items():
-            row["critical_median"][f] = cs.get("strength", {}).get("median")
+            med = cs.get("strength", {}).get("median")
+            if med is None and cs.get("correct") and cs.get("fraction_flipped", 0) < 0.5:
+                med = math.inf  # stored as null: most images never flipped within the range
+            row["critical_median"][f] = med
         if n_att:
             res = blur_attack(
                 models[m], xa, ya, kernel="freeform", ssim_budget=attack_budget,
