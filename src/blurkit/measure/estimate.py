@@ -188,6 +188,99 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
 
 
+# --- defocus: zeros of the disk's spectrum -------------------------------------------------
+
+_DISK_RADII = (1.0, 16.0, 0.05)  # radii tried by the spectral defocus fit: start, stop, step
+_DISK_MIN_SCORE = 0.6  # below this correlation the spectral fit is not trusted
+_DISK_MIN_RADIUS = 1.4  # first zero beyond Nyquist below ~1.3 px: use the edge estimate
+_DISK_FLOOR = 1e-3  # depth of the model's dips (noise / quantisation fill the zeros)
+_DISK_K0 = 3  # lowest frequency bin used (k / n cycles per pixel)
+_DISK_DEG = 4  # polynomial in frequency removed from both profiles (the smooth scene spectrum)
+
+
+def _radial_bins(n: int, device) -> torch.Tensor:
+    f = torch.fft.fftshift(torch.fft.fftfreq(n, device=device))
+    rho = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    return torch.round(rho * n).long()  # bin k = k / n cycles per pixel
+
+
+def _radial_mean(v: torch.Tensor, bins: torch.Tensor, nb: int) -> torch.Tensor:
+    """Mean of ``v`` ``(B, n, n)`` over each ring ``bins == k``, ``k < nb`` -> ``(B, nb)``."""
+    m = bins < nb
+    idx = bins[m]
+    cnt = torch.bincount(idx, minlength=nb).to(v.dtype)
+    out = torch.zeros(v.shape[0], nb, dtype=v.dtype, device=v.device)
+    return out.index_add_(1, idx, v[:, m]) / cnt
+
+
+def _detrend(v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return v - (v @ q) @ q.T
+
+
+@lru_cache(maxsize=4)
+def _disk_templates(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radii and detrended, unit-norm radial profiles of ``log(|H_r|^2 + floor)``.
+
+    ``H_r`` is the transfer function of :func:`blurkit.kernels.disk_kernel` (exact pixel
+    coverage of a disk, i.e. a continuous disk integrated over square pixels, as a sensor
+    records it), radially averaged on the same frequency rings as the image.
+    """
+    from ..kernels.defocus import disk_kernel
+
+    start, stop, step = _DISK_RADII
+    stop = min(stop, 0.1 * n)  # keep the first zero at bin >= ~6
+    radii = torch.arange(start, stop + 1e-9, step, dtype=torch.float64)
+    nb = n // 2
+    bins = _radial_bins(n, "cpu")
+    profs = []
+    for chunk in radii.split(16):
+        k = disk_kernel(chunk, dtype=torch.float64)[:, 0]
+        ks = k.shape[-1]
+        pad = torch.zeros(len(chunk), n, n, dtype=torch.float64)
+        pad[:, :ks, :ks] = k
+        h2 = torch.fft.fftshift(torch.fft.fft2(pad), dim=(-2, -1)).abs() ** 2
+        profs.append(_radial_mean(torch.log(h2 + _DISK_FLOOR), bins, nb))
+    m = _detrend(torch.cat(profs)[:, _DISK_K0:], _trend_basis(n))
+    m = m / m.norm(dim=1, keepdim=True)
+    return radii.to(dtype), m.to(dtype)
+
+
+@lru_cache(maxsize=4)
+def _trend_basis(n: int) -> torch.Tensor:
+    rho = torch.arange(_DISK_K0, n // 2, dtype=torch.float64) / n
+    basis = torch.stack([rho**i for i in range(_DISK_DEG + 1)], 1)
+    return torch.linalg.qr(basis)[0]
+
+
+def _defocus_spectral(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radius and fit score from the rings of zeros of the disk's spectrum.
+
+    The radially averaged log power spectrum of the image, with a smooth polynomial
+    trend removed (the scene's own ~1/f^2 spectrum and the disk's overall fall-off),
+    is correlated with the same profile of each candidate disk; the best radius is
+    refined by a parabola through the correlations around it.
+    """
+    ls = _log_spectrum(g)  # (B, n, n), centred
+    n = ls.shape[-1]
+    prof = _radial_mean(ls, _radial_bins(n, ls.device), n // 2)[:, _DISK_K0:]
+    q = _trend_basis(n).to(ls)
+    prof = _detrend(prof, q)
+    prof = prof / prof.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    radii, tmpl = _disk_templates(n, ls.dtype)
+    radii, tmpl = radii.to(ls.device), tmpl.to(ls.device)
+    corr = prof @ tmpl.T  # (B, R)
+    score, i = corr.max(1)
+    bi = torch.arange(len(i), device=ls.device)
+    m = corr[bi, (i - 1).clamp_min(0)]
+    p = corr[bi, (i + 1).clamp(max=len(radii) - 1)]
+    den = m - 2 * score + p
+    off = torch.where(den.abs() > 1e-12, 0.5 * (m - p) / den, torch.zeros_like(den)).clamp(
+        -0.5, 0.5
+    )
+    step = _DISK_RADII[2]
+    return radii[i] + off * step, score
+
+
 # --- motion ------------------------------------------------------------------------------
 
 
@@ -281,4 +374,10 @@ def estimate_blur(
     raw = _edge_sigma(g)
     params, table = _table(family)
     est = _interp(raw, table, params).clamp_min(0) * _PHOTO_GAIN
+    if family == "defocus":
+        r_spec, score = _defocus_spectral(g)
+        # the spectral fit is trusted when it fits well and roughly agrees with the edges
+        # (for radii below ~1.3 px there is no zero below Nyquist and it fits noise)
+        use = (score >= _DISK_MIN_SCORE) & (r_spec >= _DISK_MIN_RADIUS) & (r_spec <= 3 * est + 1.5)
+        est = torch.where(use, r_spec, est)
     return est[0] if single else est
