@@ -140,7 +140,7 @@ def corruption_kernels(
     return y, F.pad(k, (0, 2 * shift))
 
 
-def accuracy(model, x, labels, batch=250) -> float:
+def accuracy(model, x, labels, batch=100) -> float:
     with torch.no_grad():
         pred = torch.cat([model(v).argmax(1) for v in x.split(batch)])
     return float((pred == labels).float().mean())
