@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from blurkit import ParameterError
-from blurkit.robustness.evaluate import evaluate, image_seeds
+from blurkit.robustness.evaluate import evaluate, image_seeds, spread_positions
 from blurkit.robustness.metrics import ALEXNET_ERR, wilson_interval
 
 _spec = importlib.util.spec_from_file_location("_evalkit", Path(__file__).with_name("_evalkit.py"))
@@ -225,7 +225,9 @@ def test_examples_kernels_and_critical_blur(tmp_path, data):
         critical_images=8,
     )
     meta = json.loads((tmp_path / "examples" / "meta.json").read_text())
-    assert meta["indices"] == [0, 1, 2, 3] and len(meta["cells"]) == 3
+    # examples are spread over the dataset (class-sorted datasets give every class a chance)
+    assert meta["indices"] == spread_positions(len(data), 4) and len(meta["cells"]) == 3
+    assert meta["indices"][0] == 0 and meta["indices"][-1] == len(data) - 1
     from PIL import Image
 
     im = Image.open(tmp_path / "examples" / "box@2.png")
@@ -235,6 +237,7 @@ def test_examples_kernels_and_critical_blur(tmp_path, data):
     assert crit["images"] == 8 and crit["unit"]
     rec = json.loads((tmp_path / "records" / "tiny1" / "critical" / "gaussian.json").read_text())
     assert len(rec["ssim_curve"]["ssim"]) == 51 and len(rec["strength"]) == 8
+    assert rec["positions"] == spread_positions(len(data), 8)
 
 
 def test_real_corruptions_when_registered(tmp_path, data):

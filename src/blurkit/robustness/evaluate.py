@@ -148,6 +148,25 @@ class EvaluationResult:
 
 
 # ----------------------------------------------------------------------------- data
+def spread_positions(n_total: int, m: int) -> list[int]:
+    """``m`` dataset positions spread evenly over ``0 .. n_total - 1``.
+
+    Subsets (critical blur, the flip sweep, examples) use these instead of the
+    first ``m`` images: datasets stored by class (ImageFolder trees, the CIFAR
+    archives, the bundled sample) would otherwise give a subset of one class.
+    Deterministic and independent of batching and sharding.
+
+    >>> spread_positions(10, 3)
+    [0, 4, 9]
+    """
+    m = max(0, min(int(m), int(n_total)))
+    if m == 0:
+        return []
+    if m == 1:
+        return [0]
+    return sorted({round(i * (n_total - 1) / (m - 1)) for i in range(m)})
+
+
 class _Images:
     """This rank's share of a dataset, batched; held in memory when small enough."""
 
@@ -177,14 +196,26 @@ class _Images:
     def __len__(self):
         return len(self.positions)
 
-    def batches(self, limit: int | None = None):
-        n = len(self.positions) if limit is None else min(limit, len(self.positions))
+    def batches(self, select: set[int] | None = None):
+        """Batches of this rank's images; ``select``: only these dataset positions."""
+        if select is None:
+            local = None
+            n = len(self.positions)
+        else:
+            local = [k for k, p in enumerate(self.positions) if p in select]
+            n = len(local)
         for a in range(0, n, self.batch_size):
             b = min(a + self.batch_size, n)
-            if self.cache is not None:
-                yield tuple(t[a:b] for t in self.cache)
+            if local is None:
+                if self.cache is not None:
+                    yield tuple(t[a:b] for t in self.cache)
+                else:
+                    yield self._load(self.positions[a:b])
+            elif self.cache is not None:
+                ks = torch.tensor(local[a:b], dtype=torch.long)
+                yield tuple(t[ks] for t in self.cache)
             else:
-                yield self._load(self.positions[a:b])
+                yield self._load([self.positions[k] for k in local[a:b]])
 
     def first(self, k: int):
         if self.cache is not None:
@@ -235,12 +266,12 @@ class _Runner:
         return logits
 
     @torch.inference_mode()
-    def predict(self, corruption: str, severity: float, preset: str, seed_key=None, limit=None):
+    def predict(self, corruption: str, severity: float, preset: str, seed_key=None, select=None):
         """(indices, top-1, top-1 correct, top-k correct) of this rank's images."""
         t0 = time.perf_counter()
         out = ([], [], [], [])
         key = severity if seed_key is None else seed_key
-        for x, y, idx in self.images.batches(limit):
+        for x, y, idx in self.images.batches(select):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device)
             if corruption != "clean":
@@ -304,9 +335,9 @@ def _save_examples(
     if k <= 0:
         return
     d = store.root / "examples"
-    # the first k images of the dataset (not of this process's shard): the same
+    # k images spread over the dataset (not over this process's shard): the same
     # examples however many processes run
-    first = _Images(images.dataset, range(min(k, len(images.dataset))), k, 0)
+    first = _Images(images.dataset, spread_positions(len(images.dataset), k), k, 0)
     x, y, idx = first._load(first.positions)
     meta = {"indices": idx.tolist(), "labels": y.tolist(), "classes": class_names, "cells": []}
     cells = [("clean", 0.0)] + [(c, float(s)) for c in corrs for s in sevs]
@@ -439,7 +470,7 @@ def evaluate(
         flip_frames: frames of the ImageNet-P style flip-probability sweep per
             corruption (severity from 1 to 5 in equal steps, the random draw held
             fixed); 0 skips it.
-        flip_images: how many images (the first ones) the sweep uses.
+        flip_images: how many images (spread over the dataset) the sweep uses.
         critical: also run :func:`blurkit.robustness.critical_blur` on the first
             ``critical_images`` images: ``True`` for :data:`CRITICAL_FAMILIES`, or a
             sequence of family names.
@@ -656,10 +687,8 @@ def _flip_sweep(
     runner: _Runner, store, ctx, mname, corrs, presets, frames, n_images, n_total, progress
 ):
     """ImageNet-P style sequences: severity 1 -> 5 in ``frames`` steps, one draw per image."""
-    m = min(int(n_images), n_total)
+    select = set(spread_positions(n_total, n_images))
     sevs = [float(v) for v in np.linspace(1.0, 5.0, int(frames))]
-    # this rank's images among the first m positions
-    limit = sum(1 for p in runner.images.positions if p < m)
     todo = None
     if ctx.is_main:
         todo = [c for c in corrs if not store.has(mname, "flip", c)]
@@ -668,7 +697,7 @@ def _flip_sweep(
         preds = []
         idx = None
         for s in sevs:
-            local = runner.predict(c, s, presets[c], seed_key="sweep", limit=limit)
+            local = runner.predict(c, s, presets[c], seed_key="sweep", select=select)
             idx = local[0]
             preds.append(local[1].numpy())
         parts = gather_to_rank0(
@@ -729,14 +758,15 @@ CRITICAL_FAMILIES: tuple[str, ...] = ("gaussian", "defocus", "motion")
 
 
 def _critical(model, mname, dataset, store, ctx, families, n_images, dev, seed, kwargs, progress):
-    """Critical blur per family on the first ``n_images`` images (computed on rank 0)."""
+    """Critical blur per family on ``n_images`` images spread over the dataset (rank 0)."""
     from .critical import critical_blur
 
     if ctx.is_main:
         todo = [f for f in families if not store.has(mname, "critical", f)]
         m = min(int(n_images), len(dataset))
         if todo and m:
-            items = [dataset[i] for i in range(m)]
+            chosen = spread_positions(len(dataset), m)
+            items = [dataset[i] for i in chosen]
             x = torch.stack([torch.as_tensor(it[0]) for it in items]).to(dev)
             y = torch.tensor([int(it[1]) for it in items], device=dev)
             for j, f in enumerate(todo):
@@ -751,6 +781,7 @@ def _critical(model, mname, dataset, store, ctx, families, n_images, dev, seed, 
                     "family": f,
                     "unit": res.unit,
                     "n": m,
+                    "positions": chosen,
                     "summary": _jsonable(res.summary()),
                     "ssim_curve": _jsonable(curve),
                     "strength": _jsonable(res.strength),
