@@ -1,18 +1,31 @@
 """Blur estimation from one image: accuracy on photographs not used for tuning, conventions, errors.
 
-The estimator's constants were fitted on astronaut and camera; these tests use coffee,
-chelsea and rocket (the full held-out validation is benchmarks/measure_validation.py).
+The estimator's constants were fitted on astronaut, camera and the ImageNet sample images
+with index < 50; these tests use coffee, chelsea, rocket and sample images with index >= 50
+(the full held-out validation is benchmarks/measure_validation.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from blurkit import ParameterError, ShapeError
 from blurkit.kernels import defocus_blur, gaussian_blur, motion_blur
 from blurkit.measure import estimate_blur
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def shared_data_path(*parts: str) -> Path:  # as tests/conftest.py (importlib mode: copied)
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
+    return p
 
 
 def _crop(img: np.ndarray, size: int = 192) -> torch.Tensor:
@@ -41,9 +54,31 @@ def test_gaussian_sigma(held_out):
 
 
 def test_defocus_radius(held_out):
+    # radii >= 1.5 px are read from the zeros of the disk's spectrum: within a few percent
     rad = torch.tensor([4.0, 7.0, 2.0])
     est = estimate_blur(_q(defocus_blur(held_out, rad)), "defocus")
-    assert float((est / rad - 1).abs().max()) < 0.25, est
+    assert float((est / rad - 1).abs().max()) < 0.05, est
+
+
+@pytest.fixture(scope="module")
+def imagenet_held_out():
+    root = shared_data_path("imagenet-sample", "dev")
+    paths = sorted(root.rglob("*.jpg"))[50::12]  # 5 images, none used for tuning
+    return torch.stack([_crop(np.asarray(Image.open(p).convert("RGB"))) for p in paths])
+
+
+def test_targets_on_held_out_imagenet(imagenet_held_out):
+    # the issue's targets: Gaussian median <= 10 % (here sigma >= 1, where the photo's own
+    # blur or sharpening is small against the applied blur), defocus median <= 15 %
+    x = imagenet_held_out
+    for fam, op, grid, target in (
+        ("gaussian", gaussian_blur, (1.0, 2.0, 3.5, 5.0), 0.10),
+        ("defocus", defocus_blur, (1.5, 3.0, 5.0, 8.0), 0.15),
+    ):
+        rel = torch.cat([(estimate_blur(_q(op(x, p)), fam) / p - 1).abs() for p in grid])
+        assert float(rel.median()) <= target, (fam, rel)
+    # the spectral defocus reading is much better than the target for radii >= 1.5
+    assert float(rel.quantile(0.9)) < 0.05, rel
 
 
 def test_motion_length_and_angle(held_out):
