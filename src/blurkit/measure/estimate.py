@@ -18,12 +18,23 @@ Methods (all batched; one estimate per image):
   mapped through a table computed once from ideal blurred step edges (removing
   the discretisation bias of the derivative filters), then a single factor
   fitted on two photographs (astronaut, camera) corrects the bias of natural
-  edges; see ``docs/measure.md`` for the held-out accuracy.
-- ``family="defocus"`` — the same edge measurement, mapped to a pillbox radius
-  through a table computed from ideal step edges blurred by
-  :func:`blurkit.kernels.disk_kernel` (a disk of radius ``r`` has the per-axis
-  standard deviation ``r / 2``, but its edge profile is steeper than a
-  Gaussian's, so the table, not the moment, is used).
+  edges; see ``docs/measure.md`` for the held-out accuracy. A calibrated prior
+  for the photo's own blur (``sqrt(s_t^2 - s_n^2)``) was measured and rejected:
+  photos differ too much (some are sharpened, reading below the applied blur).
+- ``family="defocus"`` — the disk's transfer function ``2 J1(2 pi r f) / (2 pi r f)``
+  has rings of zeros, the first at ``f = 3.8317 / (2 pi r)`` cycles per pixel (below
+  Nyquist for ``r >~ 1.3``), the next ones every ``~1 / (2 r)``. The image's radially
+  averaged log power spectrum (Hann window) and, for each candidate radius (1 to
+  ``min(16, 0.1 n)`` px in steps of 0.05, refined by a parabola), the radially averaged
+  ``log(|H_r|^2 + 1e-3)`` of :func:`blurkit.kernels.disk_kernel` (a disk integrated over
+  square pixels, as a sensor records it) are both stripped of a degree-4 polynomial
+  trend in frequency (the scene's smooth ~1/f^2 spectrum and the disk's overall
+  fall-off) and correlated; the best-correlated radius is the estimate (Cannon 1976,
+  cited below; the same dips read by radial profile rather than cepstrum). The zeros are set
+  by the blur alone, so unlike edge widths they do not depend on the scene's edges.
+  When the best correlation is below 0.6, the radius below 1.4 px or more than
+  ``3 r_edge + 1.5``, the Gaussian family's edge measurement is used instead, mapped to a radius
+  through a table computed from ideal step edges blurred by ``disk_kernel``.
 - ``family="motion"`` — uniform linear motion multiplies the spectrum by
   ``sinc(L f.u)``: its log power spectrum is attenuated along the motion
   direction ``u`` and has zeros every ``1 / L`` along it. That periodic
