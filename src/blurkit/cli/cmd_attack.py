@@ -52,8 +52,10 @@ def _load_images(data: str, model, limit: int | None):
     ds = open_dataset(
         data, classes=getattr(model, "classes", None), preprocess=getattr(model, "preprocess", None)
     )
+    from ..robustness.evaluate import spread_positions
+
     n = len(ds) if not limit else min(int(limit), len(ds))
-    items = [ds[i] for i in range(n)]
+    items = [ds[i] for i in spread_positions(len(ds), n)]  # every class of a class-sorted set
     x = torch.stack([it[0] for it in items])
     y = torch.tensor([int(it[1]) for it in items])
     idx = [int(it[2]) if len(it) > 2 else i for i, it in enumerate(items)]
@@ -172,7 +174,7 @@ def attack_command(
     critical: str = typer.Option(
         "", help="Comma-separated families for the critical-blur search (e.g. gaussian,defocus)."
     ),
-    limit: int = typer.Option(200, help="Attack only the first N images (0: all)."),
+    limit: int = typer.Option(200, help="Attack only N images spread over the dataset (0: all)."),
     batch_size: int = typer.Option(128, help="Images per forward pass."),
     seed: int = typer.Option(0, help="Seed of initial kernels and per-image draws."),
     device: str = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cpu)."),

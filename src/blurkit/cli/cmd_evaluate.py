@@ -40,20 +40,24 @@ def default_model() -> str:
     raise BlurkitError("no bundled CIFAR-10 model found; pass --model")
 
 
-class _First:
-    """The first ``n`` items of a dataset (items keep their dataset index)."""
+class _Spread:
+    """``n`` items spread evenly over a dataset (items keep their dataset index), so
+    that ``--limit`` on a dataset stored by class still covers every class."""
 
     def __init__(self, dataset, n: int):
-        self.dataset, self.n = dataset, min(int(n), len(dataset))
+        from ..robustness.evaluate import spread_positions
+
+        self.dataset = dataset
+        self.positions = spread_positions(len(dataset), n)
         self.classes = getattr(dataset, "classes", None)
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.positions)
 
     def __getitem__(self, i: int):
-        if not 0 <= i < self.n:
+        if not 0 <= i < len(self.positions):
             raise IndexError(i)
-        return self.dataset[i]
+        return self.dataset[self.positions[i]]
 
 
 def _parse_floats(text: str, name: str) -> list[float]:
@@ -113,7 +117,7 @@ def run_evaluate(
             f"[yellow]{len(skipped)} unreadable file(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
         )
     if limit:
-        ds = _First(ds, limit)
+        ds = _Spread(ds, limit)
     show = ctx.is_main and not quiet
     with Progress(
         TextColumn("{task.description}"),
@@ -145,7 +149,7 @@ def run_evaluate(
             critical_images=critical_images,
             examples=examples,
             baseline=baseline,
-            dataset_id=str(data) + (f"[:{limit}]" if limit else ""),
+            dataset_id=str(data) + (f"[spread {limit}]" if limit else ""),
             overwrite=overwrite,
             progress=progress,
             ctx=ctx,
@@ -197,7 +201,7 @@ def evaluate_command(
     ),
     seed: int = typer.Option(0, help="Global seed of the per-image random draws."),
     batch_size: int = typer.Option(256, help="Images per forward pass (per process)."),
-    limit: int = typer.Option(None, help="Evaluate only the first N images."),
+    limit: int = typer.Option(None, help="Evaluate only N images, spread evenly over the dataset."),
     device: str = typer.Option(
         None, help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun one GPU per process)."
     ),
