@@ -22,9 +22,12 @@ from .registry import (
 )
 from .wrappers import Classifier, Normalize, ResizeCenterCrop
 
+DEFAULT_MODEL = BUNDLED_CIFAR  # the model commands use when none is named
+
 __all__ = [
     "BUNDLED_CIFAR",
     "CIFAR10_CLASSES",
+    "DEFAULT_MODEL",
     "DOWNLOAD",
     "AirNet",
     "Classifier",

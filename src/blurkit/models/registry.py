@@ -130,7 +130,7 @@ def _entry(name: str) -> ModelEntry:
 def model_info(name: str) -> dict:
     """Facts about a registered model, without building it.
 
-    Keys: name, task, dataset, num_classes, input_size, bundled_weights (bool),
+    Keys: name, task, dataset, num_classes, input_size, bundled_weights (bool; alias bundled),
     weights_file (asset path or None), description, and the weights' own
     metadata (e.g. measured accuracy) when a bundled safetensors file carries it.
     """
@@ -142,6 +142,7 @@ def model_info(name: str) -> dict:
         "num_classes": e.num_classes,
         "input_size": e.input_size,
         "bundled_weights": e.has_bundled_weights(),
+        "bundled": e.has_bundled_weights(),  # short alias
         "weights_file": str(ASSETS / e.bundled) if e.has_bundled_weights() else None,
         "description": e.description,
         **e.extra,
