@@ -146,11 +146,11 @@ def accuracy(model, x, labels, batch=100) -> float:
     return float((pred == labels).float().mean())
 
 
-def cifar_table(severities, limit: int, learned) -> str:
+def cifar_table(severities, limit: int, learned, weights=None) -> str:
     from blurkit.models import BUNDLED_CIFAR, load_model
 
     try:
-        model = load_model(BUNDLED_CIFAR)
+        model = load_model(BUNDLED_CIFAR, weights=weights)
     except Exception as e:  # weights not trained yet
         return f"(skipped: bundled model {BUNDLED_CIFAR!r} not available: {e})"
     x, labels = cifar_sample(limit)
@@ -184,6 +184,9 @@ def main() -> None:
     ap.add_argument("--severities", type=float, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--limit", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--model-weights", type=Path, default=None, help="weights for the bundled architecture"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -195,8 +198,9 @@ def main() -> None:
         print(f"## Natural photographs ({args.crop}x{args.crop} crops, 8-bit), mean of 4\n")
         print(natural_table(args.crop, learned), "\n", flush=True)
     if args.part in ("all", "cifar"):
-        print(f"## Bundled CIFAR-10 model, top-1 accuracy on {args.limit} sample images\n")
-        print(cifar_table(args.severities, args.limit, learned), flush=True)
+        src = args.model_weights or "bundled weights"
+        print(f"## Bundled CIFAR-10 model ({src}), top-1 on {args.limit} sample images\n")
+        print(cifar_table(args.severities, args.limit, learned, args.model_weights), flush=True)
 
 
 if __name__ == "__main__":
