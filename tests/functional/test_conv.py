@@ -145,3 +145,34 @@ def test_errors_are_typed_and_named():
 def test_auto_rule():
     assert choose_method((224, 224), (3, 3)) == "direct"
     assert choose_method((224, 224), (61, 61)) == "fft"
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "symmetric", "replicate", "zeros"])
+@pytest.mark.parametrize("kb, kc", [(1, 1), (2, 1), (1, 3), (2, 3)])
+def test_opencv_and_sparse_paths_equal_direct(boundary, kb, kc):
+    """The no-gradient CPU fast paths compute the same true convolution."""
+    from blurkit.functional.conv import _direct, _sparse
+
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(2, 3, 30, 45, generator=g, dtype=torch.float64)
+    for ks in [(4, 6), (17, 17), (41, 41)]:
+        k = torch.rand(kb, kc, *ks, generator=g, dtype=torch.float64)
+        k = k / k.sum((-2, -1), keepdim=True)
+        ref = _direct(x, k, boundary)
+        torch.testing.assert_close(blur(x, k, boundary, method="opencv"), ref, atol=1e-12, rtol=0)
+        sparse = k * (torch.rand(k.shape, generator=g, dtype=torch.float64) < 0.05)
+        torch.testing.assert_close(
+            _sparse(x, sparse, boundary), _direct(x, sparse, boundary), atol=1e-12, rtol=0
+        )
+
+
+def test_auto_never_takes_a_path_without_gradient_when_one_is_wanted():
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64, requires_grad=True)
+    k = torch.zeros(1, 1, 21, 21, dtype=torch.float64)
+    k[0, 0, 10] = 1 / 21  # sparse: the no-grad path would take it
+    blur(x, k).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with pytest.raises(ParameterError, match="opencv"):
+        blur(x, k, method="opencv")
+    with torch.no_grad():
+        torch.testing.assert_close(blur(x, k), blur(x, k, method="direct"))

@@ -13,8 +13,19 @@ Two algorithms give the same result up to float rounding:
   proportional to ``N log N`` in the padded size and nearly independent of the
   kernel size.
 
-``method="auto"`` picks one by the cost rule in :func:`choose_method`, whose
-constant was measured on CPU (see ``benchmarks/blur_engine.py``).
+- ``opencv``: OpenCV's ``filter2D`` / ``sepFilter2D`` (SIMD direct convolution,
+  DFT for large kernels), one call per image. CPU only and not differentiable,
+  so it is used only where no gradient is asked for.
+
+``method="auto"`` picks OpenCV for CPU tensors that need no gradient (when
+OpenCV is installed and the boundary is one it has: all but ``circular``), and
+a sum of shifted copies for sparse kernels there (a motion streak's few
+taps), otherwise direct or FFT by the cost rule in :func:`choose_method`, whose
+constant was measured on CPU (see ``benchmarks/blur_engine.py``). On this
+project's 2-core CPU PyTorch's depthwise convolution and FFT were both slower
+than the scipy/OpenCV code of the ImageNet-C reference; OpenCV is the
+well-kept library that does per-image 2-D filtering fastest, so the engine
+hands it the work rather than re-implementing SIMD convolution.
 
 Why written here rather than taken from kornia: ``kornia.filters.filter2d``
 applies one kernel per sample by cross-correlation, has no FFT path and no
@@ -26,15 +37,32 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import ShapeError, check_choice, check_image, check_kernel
+from .._checks import ParameterError, ShapeError, check_choice, check_image, check_kernel
 from ._padding import BOUNDARIES, pad2d
 
 __all__ = ["blur", "blur_separable", "choose_method", "BOUNDARIES"]
 
-Method = Literal["auto", "direct", "fft"]
+Method = Literal["auto", "direct", "fft", "opencv"]
+
+try:  # optional fast CPU backend
+    import cv2 as _cv2
+except ImportError:  # pragma: no cover - exercised only without OpenCV
+    _cv2 = None
+
+_CV_BORDER = (
+    {}
+    if _cv2 is None
+    else {
+        "reflect": _cv2.BORDER_REFLECT_101,
+        "symmetric": _cv2.BORDER_REFLECT,
+        "replicate": _cv2.BORDER_REPLICATE,
+        "zeros": _cv2.BORDER_CONSTANT,
+    }
+)
 
 # Direct convolution is preferred while kh * kw * H * W stays below this multiple
 # of Nh * Nw * log2(Nh * Nw) (padded FFT size); measured by benchmarks/blur_engine.py
@@ -123,6 +151,106 @@ def _fft(x: torch.Tensor, k: torch.Tensor, boundary: str) -> torch.Tensor:
     return y[..., kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].to(x.dtype)
 
 
+def _opencv_ok(x: torch.Tensor, boundary: str, *kernels: torch.Tensor) -> bool:
+    """Whether the OpenCV path applies: CPU float32/64, no gradient wanted, a boundary
+    OpenCV has, and kernels whose half-width fits inside the image."""
+    if _cv2 is None or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return False
+    if boundary not in _CV_BORDER:
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or any(k.requires_grad for k in kernels)):
+        return False
+    h, w = x.shape[-2:]
+    return all(k.shape[-2] // 2 < h and k.shape[-1] // 2 < w for k in kernels)
+
+
+def _opencv(x: torch.Tensor, k: torch.Tensor, boundary: str) -> torch.Tensor:
+    b, c, h, w = x.shape
+    kb, kc, kh, kw = k.shape
+    xn = x.detach().permute(0, 2, 3, 1).contiguous().numpy()
+    # filter2D correlates: flip for a true convolution; anchor puts the centre at k // 2
+    kn = np.ascontiguousarray(k.detach().flip(-1, -2).to(x.dtype).numpy())
+    anchor = (kw - 1 - kw // 2, kh - 1 - kh // 2)
+    border = _CV_BORDER[boundary]
+    out = np.empty_like(xn)
+    for i in range(b):
+        ki = kn[i if kb > 1 else 0]
+        if kc == 1 and c <= 4:
+            out[i] = _cv2.filter2D(xn[i], -1, ki[0], anchor=anchor, borderType=border).reshape(
+                h, w, c
+            )
+        else:
+            for ch in range(c):
+                out[i, :, :, ch] = _cv2.filter2D(
+                    xn[i, :, :, ch], -1, ki[ch if kc > 1 else 0], anchor=anchor, borderType=border
+                )
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+# a kernel with at most this many non-zero taps (and at most 1/8 of its area) is
+# applied as a sum of shifted copies on the no-gradient CPU path: motion streaks
+# are lines, and a 41x41 streak has 41 taps, not 1,681
+_SPARSE_MAX_TAPS = 96
+
+
+def _sparse_taps(k: torch.Tensor) -> int:
+    return int((k != 0).sum(dim=(-2, -1)).max())
+
+
+def _sparse(x: torch.Tensor, k: torch.Tensor, boundary: str) -> torch.Tensor:
+    """True convolution as a sum of shifted copies, one per non-zero tap (no gradient).
+
+    Runs in numpy: thousands of small in-place adds are where PyTorch's intra-op
+    threads cost more than they give (and far more on a loaded machine).
+    """
+    b, c, h, w = x.shape
+    kb, kc, kh, kw = k.shape
+    xp = pad2d(x.detach(), _pads(kh, kw), boundary).numpy()
+    out = np.zeros((b, c, h, w), dtype=xp.dtype)
+    kd = k.detach().numpy()
+    tmp = np.empty((c, h, w), dtype=xp.dtype)
+    for i in range(b):
+        ki = kd[i if kb > 1 else 0]
+        for cc in range(kc):
+            ys, xs = np.nonzero(ki[cc])
+            dst = out[i] if kc == 1 else out[i, cc]
+            src = xp[i] if kc == 1 else xp[i, cc]
+            t = tmp if kc == 1 else tmp[0]
+            for u, v in zip(ys.tolist(), xs.tolist()):
+                np.multiply(
+                    src[..., kh - 1 - u : kh - 1 - u + h, kw - 1 - v : kw - 1 - v + w],
+                    ki[cc, u, v],
+                    out=t,
+                )
+                dst += t
+    return torch.from_numpy(out)
+
+
+def _opencv_separable(
+    x: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor, boundary: str
+) -> torch.Tensor:
+    b, c, h, w = x.shape
+    xn = x.detach().permute(0, 2, 3, 1).contiguous().numpy()
+    kyn = np.ascontiguousarray(ky.detach().reshape(ky.shape[0], -1).flip(-1).to(x.dtype).numpy())
+    kxn = np.ascontiguousarray(kx.detach().reshape(kx.shape[0], -1).flip(-1).to(x.dtype).numpy())
+    anchor = (kxn.shape[-1] - 1 - kxn.shape[-1] // 2, kyn.shape[-1] - 1 - kyn.shape[-1] // 2)
+    border = _CV_BORDER[boundary]
+    out = np.empty_like(xn)
+    for i in range(b):
+        fy = kyn[i if kyn.shape[0] > 1 else 0]
+        fx = kxn[i if kxn.shape[0] > 1 else 0]
+        if c <= 4:
+            out[i] = _cv2.sepFilter2D(xn[i], -1, fx, fy, anchor=anchor, borderType=border).reshape(
+                h, w, c
+            )
+        else:
+            for ch in range(c):
+                out[i, :, :, ch] = _cv2.sepFilter2D(
+                    xn[i, :, :, ch], -1, fx, fy, anchor=anchor, borderType=border
+                )
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
 def blur(
     images: torch.Tensor,
     kernels: torch.Tensor,
@@ -140,11 +268,13 @@ def blur(
             (mirror with the edge repeated), ``"replicate"``, ``"circular"`` or
             ``"zeros"``. Any kernel size works, including kernels larger than
             the image.
-        method: ``"direct"``, ``"fft"`` or ``"auto"`` (cost rule of :func:`choose_method`).
+        method: ``"direct"``, ``"fft"``, ``"opencv"`` (CPU, no gradient) or
+            ``"auto"`` (OpenCV where it applies, else the cost rule of :func:`choose_method`).
 
     Returns:
         Blurred images, same shape, dtype and device as ``images``. Differentiable
-        with respect to both images and kernels.
+        with respect to both images and kernels (``auto`` never picks OpenCV when a
+        gradient is wanted).
 
     Shape:
         - images: :math:`(B, C, H, W)` or :math:`(C, H, W)`
@@ -160,12 +290,35 @@ def blur(
     x, single = check_image(images)
     k = check_kernel(kernels)
     check_choice(boundary, "boundary", BOUNDARIES)
-    check_choice(method, "method", ("auto", "direct", "fft"))
+    check_choice(method, "method", ("auto", "direct", "fft", "opencv"))
     _check_pair(x, k)
     k = k.to(dtype=x.dtype) if k.dtype != x.dtype else k
+    if method == "opencv" and not _opencv_ok(x, boundary, k):
+        raise ParameterError(
+            "method: 'opencv' needs OpenCV, a CPU float32/float64 tensor without gradient, a "
+            "boundary other than 'circular' and a kernel no wider than the image"
+        )
     if method == "auto":
-        method = choose_method(tuple(x.shape[-2:]), tuple(k.shape[-2:]))
-    out = _direct(x, k, boundary) if method == "direct" else _fft(x, k, boundary)
+        if _opencv_ok(x, boundary, k):
+            taps = (
+                _sparse_taps(k) if k.shape[-1] * k.shape[-2] > 8 * _SPARSE_MAX_TAPS // 4 else None
+            )
+            sparse = (
+                taps is not None
+                and taps <= _SPARSE_MAX_TAPS
+                and 8 * taps <= k.shape[-1] * k.shape[-2]
+            )
+            method = "sparse" if sparse else "opencv"
+        else:
+            method = choose_method(tuple(x.shape[-2:]), tuple(k.shape[-2:]))
+    if method == "sparse":
+        out = _sparse(x, k, boundary)
+    elif method == "opencv":
+        out = _opencv(x, k, boundary)
+    elif method == "direct":
+        out = _direct(x, k, boundary)
+    else:
+        out = _fft(x, k, boundary)
     return out[0] if single else out
 
 
@@ -209,5 +362,8 @@ def blur_separable(
     _check_pair(x, ky)
     _check_pair(x, kx)
     ky, kx = ky.to(x.dtype), kx.to(x.dtype)
-    out = _direct(_direct(x, ky, boundary), kx, boundary)
+    if ky.shape[1] == 1 and kx.shape[1] == 1 and _opencv_ok(x, boundary, ky, kx):
+        out = _opencv_separable(x, ky, kx, boundary)
+    else:
+        out = _direct(_direct(x, ky, boundary), kx, boundary)
     return out[0] if single else out
