@@ -78,7 +78,6 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import ParameterError, as_param, check_image, check_scalar
-from ..functional._padding import pad2d
 from ..functional.conv import blur, blur_separable
 from ..kernels.gaussian import gaussian_kernel1d
 from .base import Corruption, interpolate_row, register_corruption
@@ -359,8 +358,12 @@ def imagenet_c_motion_blur(
     if _is_scalar(r) and _is_scalar(s) and _is_scalar(a):
         r, s, a = r[:1], s[:1], a[:1]
     k, shift = imagenet_c_motion_kernels(r, s, a, (h, w), device=x.device, dtype=x.dtype)
-    xr = pad2d(x, (0, shift, 0, 0), "replicate") if shift else x
-    out = blur(xr, k, boundary="replicate", method=method)[..., shift : shift + w].clamp(0, 1)
+    # the reference's copies reach ``shift`` columns past the right edge; moving the
+    # kernel's centre by ``shift`` (2 * shift zero columns on its right) gives the same
+    # replicate-boundary result with a single padding of the image
+    if shift:
+        k = F.pad(k, (0, 2 * shift))
+    out = blur(x, k, boundary="replicate", method=method).clamp_(0, 1)
     return out[0] if single else out
 
 
