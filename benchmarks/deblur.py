@@ -146,7 +146,9 @@ def accuracy(model, x, labels, batch=100) -> float:
     return float((pred == labels).float().mean())
 
 
-def cifar_table(severities, limit: int, learned, weights=None) -> str:
+def cifar_table(
+    severities, limit: int, learned, weights=None, families=("defocus_blur", "motion_blur")
+) -> str:
     from blurkit.models import BUNDLED_CIFAR, load_model
 
     try:
@@ -162,7 +164,8 @@ def cifar_table(severities, limit: int, learned, weights=None) -> str:
     if learned is not None:
         clean.append(f"{accuracy(DeblurFrontEnd(model, learned), x, labels):.3f}")
     rows.append("| clean | - | " + " | ".join(clean) + " |")
-    for name in ("defocus_blur", "motion_blur"):
+    print(rows[2], file=sys.stderr, flush=True)
+    for name in families:
         for s in severities:
             y, k = corruption_kernels(x, name, s)
             accs = [accuracy(model, y, labels)]
@@ -183,6 +186,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--severities", type=float, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--families", nargs="+", default=["defocus_blur", "motion_blur"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
         "--model-weights", type=Path, default=None, help="weights for the bundled architecture"
@@ -200,7 +204,12 @@ def main() -> None:
     if args.part in ("all", "cifar"):
         src = args.model_weights or "bundled weights"
         print(f"## Bundled CIFAR-10 model ({src}), top-1 on {args.limit} sample images\n")
-        print(cifar_table(args.severities, args.limit, learned, args.model_weights), flush=True)
+        print(
+            cifar_table(
+                args.severities, args.limit, learned, args.model_weights, tuple(args.families)
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
