@@ -140,10 +140,18 @@ def corruption_kernels(
     return y, F.pad(k, (0, 2 * shift))
 
 
-def accuracy(model, x, labels, batch=100) -> float:
+def accuracy(model, x, labels, batch=100, kernels=None, method=None) -> float:
+    """Top-1 of ``model``; with ``kernels`` (one or one per image), of the model behind a
+    non-blind front-end of ``method`` built for each batch's kernels."""
+    preds = []
     with torch.no_grad():
-        pred = torch.cat([model(v).argmax(1) for v in x.split(batch)])
-    return float((pred == labels).float().mean())
+        for i in range(0, x.shape[0], batch):
+            m = model
+            if kernels is not None:
+                k = kernels if kernels.shape[0] == 1 else kernels[i : i + batch]
+                m = DeblurFrontEnd(model, NonBlindDeblur(k, method))
+            preds.append(m(x[i : i + batch]).argmax(1))
+    return float((torch.cat(preds) == labels).float().mean())
 
 
 def cifar_table(
@@ -170,8 +178,7 @@ def cifar_table(
             y, k = corruption_kernels(x, name, s)
             accs = [accuracy(model, y, labels)]
             for m in NONBLIND:
-                fe = DeblurFrontEnd(model, NonBlindDeblur(k, m))
-                accs.append(accuracy(fe, y, labels))
+                accs.append(accuracy(model, y, labels, kernels=k, method=m))
             accs.append(accuracy(DeblurFrontEnd(model, BlindDeblur("gaussian")), y, labels))
             if learned is not None:
                 accs.append(accuracy(DeblurFrontEnd(model, learned), y, labels))
