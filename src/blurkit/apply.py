@@ -21,16 +21,20 @@ from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
 from .kernels import make_kernel, parse_kernel_spec
 
-__all__ = ["BlurFilesResult", "blur_files", "file_seed"]
+__all__ = ["BlurFilesResult", "FilesResult", "blur_files", "file_seed", "map_image_files"]
 
 
 @dataclass
-class BlurFilesResult:
-    """What :func:`blur_files` did: ``written`` as (source, destination) pairs,
+class FilesResult:
+    """What a file command did: ``written`` as (source, destination) pairs,
     ``failed`` as (path, reason) pairs."""
 
     written: list[tuple[Path, Path]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+#: the result of :func:`blur_files`
+BlurFilesResult = FilesResult
 
 
 def file_seed(seed: int, path: str | os.PathLike) -> int:
@@ -55,7 +59,7 @@ def blur_files(
     boundary: str = "reflect",
     device: str | torch.device = "cpu",
     on_file: Callable[[Path], None] | None = None,
-) -> BlurFilesResult:
+) -> FilesResult:
     """Blur image files with a corruption (``corruption=``) or a kernel spec (``kernel=``).
 
     Args:
@@ -84,23 +88,45 @@ def blur_files(
     else:
         parse_kernel_spec(kernel)
         k = make_kernel(kernel)
+
+    def one(path: Path, x: torch.Tensor) -> torch.Tensor:
+        if k is not None:
+            return blur(x.to(device), k.to(device), boundary=boundary)
+        return corrupt(
+            x.to(device), corruption, severity, preset=preset, seed=file_seed(seed, path)
+        )
+
+    kernel_hw = None if k is None else tuple(k.shape[-2:])
+    return map_image_files(paths, out_dir, one, kernel_hw=kernel_hw, on_file=on_file)
+
+
+def map_image_files(
+    paths: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    fn: Callable[[Path, torch.Tensor], torch.Tensor],
+    *,
+    kernel_hw: tuple[int, int] | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> FilesResult:
+    """Read each image file, apply ``fn(path, image)``, write the result under
+    ``out_dir`` with the input's file name (a suffix added when two inputs share
+    one). Files that cannot be read, hold NaN/inf pixels, are smaller than
+    ``kernel_hw``, or make ``fn`` raise a blurkit error are reported in
+    ``failed`` and skipped; the others are still written.
+    """
     out = Path(out_dir)
-    result = BlurFilesResult()
+    result = FilesResult()
     used: set[str] = set()
     for path in iter_image_files(paths):
         try:
             x = check_finite(read_image(path), "pixels")
-            if k is not None:
-                if k.shape[-2] > x.shape[-2] or k.shape[-1] > x.shape[-1]:
-                    raise ParameterError(
-                        f"kernel: {k.shape[-2]}x{k.shape[-1]} is larger than the image "
-                        f"({x.shape[-2]}x{x.shape[-1]})"
-                    )
-                y = blur(x.to(device), k.to(device), boundary=boundary)
-            else:
-                y = corrupt(
-                    x.to(device), corruption, severity, preset=preset, seed=file_seed(seed, path)
+            if kernel_hw is not None and (kernel_hw[0] > x.shape[-2] or kernel_hw[1] > x.shape[-1]):
+                raise ParameterError(
+                    f"kernel: {kernel_hw[0]}x{kernel_hw[1]} is larger than the image "
+                    f"({x.shape[-2]}x{x.shape[-1]})"
                 )
+            with torch.no_grad():
+                y = fn(path, x)
             name = path.name
             while name in used:  # same file name from two folders
                 name = f"{Path(name).stem}_{len(used)}{Path(name).suffix}"
