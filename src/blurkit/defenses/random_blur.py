@@ -484,8 +484,12 @@ class RandomBlurTransform(_V2Transform):
 
 
 def _albu_base():
-    import albumentations as A
-
+    # albumentations is optional (extra ``bench``/``test``): without it the adaptor
+    # exists but raises a clear ImportError when built, and blurkit still imports
+    try:
+        import albumentations as A
+    except ImportError:
+        return object
     return A.ImageOnlyTransform
 
 
@@ -517,6 +521,11 @@ class AlbumentationsRandomBlur(_albu_base()):
         p: float = 0.5,
         blur_kwargs: dict | None = None,
     ) -> None:
+        if type(self).__mro__[1] is object:
+            raise ImportError(
+                "AlbumentationsRandomBlur needs albumentations: pip install albumentations "
+                "(or blurkit[bench])"
+            )
         super().__init__(p=p)
         self.blur = blur if blur is not None else RandomBlur(families, **(blur_kwargs or {}))
         if not isinstance(self.blur, RandomBlur):
