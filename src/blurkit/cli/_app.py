@@ -21,3 +21,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error (no traceback) and exit non-zero."""
     console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def report_files(result, out) -> None:
+    """Print what a file command wrote and which files failed; exit 1 if any failed."""
+    console.print(f"wrote {len(result.written)} image(s) to {out}")
+    if result.failed:
+        console.print(f"[bold red]{len(result.failed)} file(s) failed:[/]")
+        for path, reason in result.failed:
+            console.print(f"  {path}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(1)

@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, report_files
 
 
 @app.command("blur")
@@ -59,9 +59,4 @@ def blur_command(
             )
     except BlurkitError as e:
         fail(str(e))
-    console.print(f"wrote {len(result.written)} image(s) to {out}")
-    if result.failed:
-        console.print(f"[bold red]{len(result.failed)} file(s) failed:[/]")
-        for path, reason in result.failed:
-            console.print(f"  {path}: {reason}", highlight=False, markup=False)
-        raise typer.Exit(1)
+    report_files(result, out)
