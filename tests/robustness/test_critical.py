@@ -22,6 +22,7 @@ from blurkit.robustness import (
     grid_critical_blur,
     list_families,
 )
+from blurkit.robustness.critical import _scan_points
 
 torch.set_num_threads(1)
 
@@ -150,7 +151,10 @@ def test_flags_never_flipped_and_incorrect(textures):
     assert r.correct.tolist() == [True, True, True, False, False, True]
     assert torch.isinf(r.strength[r.correct]).all() and torch.isnan(r.strength[~r.correct]).all()
     assert torch.isnan(r.ssim).all()
-    assert r.passes.tolist() == [2, 2, 2, 1, 1, 2]  # clean + top of bracket; clean only
+    # clean + every scan point up to the top of the bracket; clean only when wrong
+    k = _scan_points(0.1, 2.0, 0.01, 12)
+    assert k >= 2
+    assert r.passes.tolist() == [1 + k, 1 + k, 1 + k, 1, 1, 1 + k]
     s = r.summary()
     assert (
         s["fraction_flipped"] == 0.0 and s["correct"] == 4 and s["strength"]["median"] == math.inf
@@ -182,7 +186,9 @@ def test_batch_size_and_seeded_angles_do_not_change_result(tiny_cnn):
     x, y = gratings(10, seed=4)
     a = critical_blur(tiny_cnn, x, y, "motion", batch_size=3, seed=7)
     b = critical_blur(tiny_cnn, x, y, "motion", batch_size=10, seed=7)
-    torch.testing.assert_close(a.strength, b.strength, equal_nan=True)
+    # equal up to float32 rounding: the margins ITP interpolates differ in the last bit
+    # between batch compositions (the convolution's summation order)
+    torch.testing.assert_close(a.strength, b.strength, equal_nan=True, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(a.context["angle"], b.context["angle"])
     # an explicit angle overrides the draw, and the flip is verified with motion_blur itself
     c = critical_blur(tiny_cnn, x, y, "motion", angle=30.0)
@@ -289,22 +295,18 @@ def _bundled():
     return model, ds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open: on the bundled model most Gaussian sweeps are non-monotone (the prediction "
-        "flips back as sigma grows), and the bracket-then-ITP search finds a crossing, not "
-        "always the first; measured 10/21 agreement (12 non-monotone). Needs a coarse "
-        "first-change scan before the bisection. Strict: passes loudly once fixed."
-    ),
-)
 def test_bundled_model_grid_agreement():
     model, ds = _bundled()
-    items = [ds[i] for i in range(24)]
+    from blurkit.robustness.evaluate import spread_positions
+
+    # spread over the class-sorted sample; 48 images keep the 100-point grid to ~20 s
+    items = [ds[i] for i in spread_positions(len(ds), 48)]
     x = torch.stack([it[0] for it in items])
     y = torch.tensor([it[1] for it in items])
     r = critical_blur(model, x, y, "gaussian")
     g = grid_critical_blur(model, x, y, "gaussian", points=100)
     a = grid_agreement(r, g)
     assert int(r.passes.max()) <= 12
+    # the 98% is measured over the whole sample by benchmarks/critical_blur.py;
+    # here a regression guard (before the first-change scan this was 10/21)
     assert a["agreement"] >= 0.9, a

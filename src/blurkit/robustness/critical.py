@@ -11,25 +11,31 @@ model needs, independently of any severity table.
 
 Search. Foolbox's ``GaussianBlurAttack`` scans sigma linearly (1,000 steps by
 default, one forward pass per step). Here the search runs in log-strength on a
-bracket ``[min_strength, max_strength]``: one pass on the clean images, one at
-``max_strength`` (an image still correct there is reported as never flipped,
-``inf``), then the ITP method (Interpolate, Truncate, Project; Oliveira and
-Takahashi, ACM TOMS 47(1), 2020, doi:10.1145/3423597) on the classification
-margin ``logit[label] - max(other logits)``. ITP uses the margin to interpolate
+bracket ``[min_strength, max_strength]`` in two phases. First a coarse scan
+upwards: ``k`` strengths evenly spaced in log up to ``max_strength``, each image
+stopping at the first one that flips its prediction (an image still correct at
+``max_strength`` is reported as never flipped, ``inf``). Then, inside that scan
+cell, the ITP method (Interpolate, Truncate, Project; Oliveira and Takahashi,
+ACM TOMS 47(1), 2020, doi:10.1145/3423597) on the classification margin
+``logit[label] - max(other logits)``. ITP uses the margin to interpolate
 (regula falsi), so a smooth margin converges in a few passes, but it never takes
-more steps than bisection plus ``n0`` slack steps. With ``n_half`` the bisection
-step count for the requested precision, the number of forward passes per image
-is at most ``2 + n_half + n0 <= max_steps``, and on return the bracket satisfies
-``strength / lower <= 1 + rel_tol``: ``strength`` is a strength known to flip
-the prediction and ``lower`` one known not to (or the bracket's bottom). All
-images of a batch advance together: one forward pass per step for the images
-still searching, each at its own strength; nothing leaves the device per sample.
+more steps than bisection plus ``n0`` slack steps. ``k`` is the largest count
+for which ``1 + k + n_half(cell) <= max_steps`` (``n_half`` the bisection step
+count for the requested precision on a cell ``1/k`` of the bracket): with the
+defaults (1% over a bracket of 80x) that is 4 scan points and at most 7
+bisection steps, 12 passes in all. On return the bracket satisfies ``strength /
+lower <= 1 + rel_tol``: ``strength`` is a strength known to flip the prediction
+and ``lower`` one known not to (or the bracket's bottom). All images of a batch
+advance together: one forward pass per step for the images still searching,
+each at its own strength; nothing leaves the device per sample.
 
 What "smallest" means. The flip need not be monotone in strength: a prediction
-can change, change back and change again as blur grows. A bracketing search
-finds *a* crossing inside ``[min_strength, max_strength]`` between a
-not-flipped and a flipped strength, which is the first crossing whenever the
-prediction changes only once. :func:`grid_critical_blur` evaluates a dense grid
+can change, change back and change again as blur grows (a heavily blurred CIFAR
+image tends to a flat colour, which the model may call the true class again).
+A plain bracketing search between the clean image and ``max_strength`` then
+finds *a* crossing, not always the first; the upward scan confines the
+bisection to the first scan cell where the prediction changes, so only a change
+and change back *within one cell* can still mislead it. :func:`grid_critical_blur` evaluates a dense grid
 and :func:`grid_agreement` counts the images where both agree (the grid's cell
 of first change overlaps the search's bracket); the non-monotone images are
 flagged and counted as disagreements rather than hidden.
@@ -541,6 +547,23 @@ def _steps_needed(lo: float, hi: float, rel_tol: float) -> int:
     return max(0, math.ceil(math.log2(width / math.log1p(rel_tol)) - 1e-12))
 
 
+def _scan_points(lo: float, hi: float, rel_tol: float, max_steps: int) -> int:
+    """How many coarse scan points fit in the pass budget with the precision still reached.
+
+    The clean pass, ``k`` scan points evenly spaced in log-strength ending at ``hi``, then
+    bisection inside one scan cell (``1/k`` of the bracket): ``1 + k + n_half(cell)`` passes.
+    The largest such ``k`` within ``max_steps``; 1 (the bracket top alone) when even the
+    plain bracket cannot reach ``rel_tol``.
+    """
+    width = math.log(hi) - math.log(lo)
+    best = 1
+    for k in range(2, max_steps):
+        cell = math.exp(math.log(lo) + width / k)
+        if 1 + k + _steps_needed(lo, cell, rel_tol) <= max_steps:
+            best = k
+    return best
+
+
 def _forward(model, family, x, s, ctx, labels):
     logits = model(family.apply(x, s, ctx))
     return logits.argmax(1), classification_margin(logits.float(), labels)
@@ -566,18 +589,36 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
     pred_flip = pred0.clone()
     flipped = torch.zeros(b, dtype=torch.bool, device=dev)
 
-    idx = correct.nonzero()[:, 0]
-    if idx.numel():
-        s = torch.full((idx.numel(),), hi, dtype=x.dtype, device=dev)
+    # 1. coarse scan upwards from the bracket bottom: each image stops at its first scan
+    # point that flips, so the bisection below starts in the cell of the FIRST change and
+    # a prediction that changes back at larger strengths cannot pull it past that change
+    k = _scan_points(lo, hi, rel_tol, max_steps)
+    width = math.log(hi) - math.log(lo)
+    scan = [math.log(lo) + width * (j + 1) / k for j in range(k)]
+    scan[-1] = math.log(hi)
+    searching = correct.clone()
+    for t in scan:
+        idx = searching.nonzero()[:, 0]
+        if idx.numel() == 0:
+            break
+        s = torch.full((idx.numel(),), math.exp(t), dtype=x.dtype, device=dev)
         p, m = _forward(model, family, x[idx], s, _slice_ctx(ctx, idx), labels[idx])
         passes[idx] += 1
         fl = p != labels[idx]
+        m = m.to(f64)
+        xs = s.to(f64).log()
         flipped[idx] = fl
+        searching[idx] = ~fl
         pred_flip[idx] = torch.where(fl, p, pred_flip[idx])
-        fb[idx] = m.to(f64).clamp_max(-1e-12)
+        bb[idx] = torch.where(fl, xs, bb[idx])
+        fb[idx] = torch.where(fl, m.clamp_max(-1e-12), fb[idx])
+        a[idx] = torch.where(fl, a[idx], xs)
+        fa[idx] = torch.where(fl, fa[idx], m.clamp_min(1e-12))
 
-    n_half = _steps_needed(lo, hi, rel_tol)
-    n_max = max_steps - 2
+    # 2. ITP (or bisection) inside the scan cell
+    cell_lo = math.exp(math.log(lo) + width / k)
+    n_half = _steps_needed(lo, cell_lo, rel_tol)
+    n_max = max_steps - 1 - k
     if n_half > n_max:
         warnings.warn(
             f"critical_blur: relative precision {rel_tol:g} over [{lo:g}, {hi:g}] needs {n_half} "
@@ -586,7 +627,7 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
             stacklevel=3,
         )
     eps = math.log1p(rel_tol) / 2
-    w0 = math.log(hi) - math.log(lo)
+    w0 = width / k
     k1 = 0.2 / w0
     for j in range(n_max):
         active = flipped & ((bb - a) > 2 * eps * (1 - 1e-9))
