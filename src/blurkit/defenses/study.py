@@ -268,9 +268,25 @@ def run_study(
         "eval_dir": str(result.out),
         "eval_seconds": eval_s,
     }
-    atomic_write(out / "study.json", json.dumps(study, indent=1, default=str))
+    # strict JSON: a non-finite median (most images never flipped) is written as null,
+    # as summary.json does; the tables below still print it as "inf"
+    atomic_write(
+        out / "study.json",
+        json.dumps(_finite_or_null(study), indent=1, default=str, allow_nan=False),
+    )
     _write_tables(out, study, corrs)
     return study
+
+
+def _finite_or_null(obj):
+    """``obj`` with every non-finite float replaced by ``None`` (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
 
 
 def _columns(study: dict, corrs) -> list[tuple[str, str, bool]]:
