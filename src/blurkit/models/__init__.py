@@ -8,7 +8,7 @@ loads as ``"timm:<arch>"`` / ``"torchvision:<arch>"`` with a local weights file.
 """
 
 from . import _register  # noqa: F401  (registrations)
-from ._register import BUNDLED_CIFAR
+from ._register import BUNDLED_CIFAR, BUNDLED_CIFAR_ROBUST
 from .cifar import CIFAR10_CLASSES, AirNet, ResNet9, ResNet20
 from .imagenet import efficientnet_lite0_weights_path, imagenet_classes
 from .registry import (
@@ -26,6 +26,7 @@ DEFAULT_MODEL = BUNDLED_CIFAR  # the model commands use when none is named
 
 __all__ = [
     "BUNDLED_CIFAR",
+    "BUNDLED_CIFAR_ROBUST",
     "CIFAR10_CLASSES",
     "DEFAULT_MODEL",
     "DOWNLOAD",

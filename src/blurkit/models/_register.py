@@ -17,7 +17,15 @@ from .registry import ASSETS, load_into, load_state_file, register_model
 from .wrappers import Classifier
 
 BUNDLED_CIFAR = "cifar10_airnet-baseline"
-_BUNDLED_FILE = "cifar10_airnet-baseline.safetensors"
+# the robust variants fine-tuned from it by scripts/train_robust_cifar.py (the study)
+BUNDLED_CIFAR_ROBUST = ("cifar10_airnet-augment", "cifar10_airnet-adversarial")
+_BUNDLED_DESCRIPTIONS = {
+    "baseline": "AirNet trained by scripts/train_bundled_cifar.py, standard recipe",
+    "augment": "the baseline fine-tuned with RandomBlur augmentation "
+    "(scripts/train_robust_cifar.py)",
+    "adversarial": "the baseline fine-tuned against a fidelity-regularised kernel adversary "
+    "(scripts/train_robust_cifar.py)",
+}
 
 
 def _cifar(net, name: str, weights, info: dict | None = None) -> Classifier:
@@ -28,26 +36,38 @@ def _cifar(net, name: str, weights, info: dict | None = None) -> Classifier:
     return Classifier(net, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES, 32, name=name, info=info)
 
 
-@register_model(
-    BUNDLED_CIFAR,
-    dataset="cifar10",
-    num_classes=10,
-    input_size=32,
-    bundled=_BUNDLED_FILE,
-    description="AirNet (32-128-128) trained by scripts/train_bundled_cifar.py, standard recipe",
-)
-def cifar10_airnet_baseline(weights=None) -> Classifier:
-    path = weights
-    if path is None:
-        path = ASSETS / _BUNDLED_FILE
-        if not path.exists():
-            raise ParameterError(
-                f"{BUNDLED_CIFAR}: the bundled weights {path.name} are missing from this install "
-                "(train them with scripts/train_bundled_cifar.py) or pass weights=<file>"
-            )
-    _, meta = load_state_file(path)
-    widths = tuple(json.loads(meta.get("widths", "[32, 128, 128]")))
-    return _cifar(AirNet(10, widths=widths), BUNDLED_CIFAR, path)
+def _register_bundled_airnet(method: str) -> None:
+    name = f"cifar10_airnet-{method}"
+    file = f"{name}.safetensors"
+
+    def build(weights=None) -> Classifier:
+        path = weights
+        if path is None:
+            path = ASSETS / file
+            if not path.exists():
+                raise ParameterError(
+                    f"{name}: the bundled weights {file} are missing from this install "
+                    "(see scripts/train_bundled_cifar.py and scripts/train_robust_cifar.py) "
+                    "or pass weights=<file>"
+                )
+        _, meta = load_state_file(path)
+        # the architecture's widths travel in the file's metadata
+        widths = tuple(json.loads(meta.get("widths", "[32, 128, 128]")))
+        return _cifar(AirNet(10, widths=widths), name, path)
+
+    build.__name__ = name.replace("-", "_")
+    register_model(
+        name,
+        dataset="cifar10",
+        num_classes=10,
+        input_size=32,
+        bundled=file,
+        description=_BUNDLED_DESCRIPTIONS[method],
+    )(build)
+
+
+for _method in ("baseline", "augment", "adversarial"):
+    _register_bundled_airnet(_method)
 
 
 @register_model(
