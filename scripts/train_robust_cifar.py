@@ -76,6 +76,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-families", default="gaussian,motion,defocus,camera_shake,myopia")
     ap.add_argument("--methods", default="baseline,augment,adversarial,consistency")
+    ap.add_argument(
+        "--ship",
+        default="",
+        help="methods whose weights to write (fp16) into src/blurkit/assets as "
+        "cifar10_airnet-<method>.safetensors, e.g. 'augment,adversarial'",
+    )
     args = ap.parse_args()
 
     def data_file(split: str) -> Path:
@@ -147,6 +153,31 @@ def main() -> None:
                                               "train_seconds")}
                     for m, r in study["methods"].items()}))  # fmt: skip
     print((args.out / "study.md").read_text())
+    for m in [m for m in args.ship.split(",") if m]:
+        ship(args.out / "train" / m / "model.safetensors", m, study["methods"][m], log)
+
+
+def ship(src: Path, method: str, row: dict, log) -> None:
+    """Write a study model as a bundled asset: fp16 (under 5 MB), with its study results."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    meta.update(
+        {
+            "training": method,
+            "recipe": "scripts/train_robust_cifar.py (fine-tuned from the bundled baseline)",
+            "study_clean_error": f"{row['clean_error']:.4f}",
+            "study_mean_blur_error": f"{row['mean_blur_error']:.4f}",
+            "date": f"{datetime.date.today()}",
+        }
+    )
+    out = ROOT / "src/blurkit/assets" / f"cifar10_airnet-{method}.safetensors"
+    save_file(state, str(out), metadata=meta)
+    log(f"shipped {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":
