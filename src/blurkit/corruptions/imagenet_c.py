@@ -77,9 +77,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import ParameterError, as_param, check_image, check_scalar
+from .._checks import ParameterError, ShapeError, as_param, check_image, check_scalar
 from ..functional.conv import blur, blur_separable
 from ..kernels.gaussian import gaussian_kernel1d
+from ._glass_walk import draw_codes, numba_walk, quantize, walk
 from .base import Corruption, interpolate_row, register_corruption
 
 __all__ = [
@@ -420,17 +421,29 @@ def glass_displacements(
         (torch.Size([2, 3, 2, 12, 12]), -2, 1)
     """
     seeds = shuffle_seed.tolist() if isinstance(shuffle_seed, torch.Tensor) else list(shuffle_seed)
+    span = 2 * max_delta
+    codes = _glass_codes(seeds, height, width, max_delta, iterations)
+    # a code v stands for the offset pair (v // span, v % span) - max_delta
+    out = np.stack([codes // span, codes % span], axis=2).astype(np.int8)
+    return (torch.from_numpy(out) - max_delta).to(device)
+
+
+def _glass_codes(
+    seeds: list[int], height: int, width: int, max_delta: int, iterations: int
+) -> np.ndarray:
+    """The walk's offset codes ``(B, iterations, nh, nw)`` uint8, one PCG64 stream per image.
+
+    numpy's ``default_rng(seed).integers(0, span**2, dtype=uint8)`` (computed faster by
+    :func:`._glass_walk.draw_codes`, which gives the same values).
+    """
     nh, nw = max(height - 2 * max_delta, 0), max(width - 2 * max_delta, 0)
     span = 2 * max_delta
-    out = np.empty((len(seeds), iterations, 2, nh, nw), dtype=np.int8)
+    if span * span > 256:
+        raise ParameterError(f"max_delta: expected at most 8, got {max_delta}")
+    out = np.empty((len(seeds), iterations, nh, nw), dtype=np.uint8)
     for i, sd in enumerate(seeds):
-        # numpy's PCG64 bounded uint8 draws: ~20x faster than torch.randint here
-        v = np.random.default_rng(int(sd) % 2**63).integers(
-            0, span * span, (iterations, nh, nw), dtype=np.uint8
-        )
-        out[i, :, 0] = v // span
-        out[i, :, 1] = v % span
-    return (torch.from_numpy(out) - max_delta).to(device)
+        out[i] = draw_codes(int(sd) % 2**63, out[i].size, span * span).reshape(out.shape[1:])
+    return out
 
 
 def _glass_index(
@@ -513,17 +526,76 @@ def imagenet_c_glass_blur(
     s = _as_batch(sigma, "sigma", x)
     d = int(check_scalar(max_delta, "max_delta", low=1))
     n_it = int(check_scalar(iterations, "iterations", low=0))
-    if displacements is None:
+    nh, nw = h - 2 * d, w - 2 * d
+    fast = (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and nh > 0
+        and nw > 0
+        and numba_walk() is not None
+    )
+    if fast:
+        # the sequential walk, compiled (see ._glass_walk): offsets as codes v = (dy + d) * 2d + dx + d
+        if displacements is None:
+            codes = _glass_codes(_seed_list(shuffle_seed, bsz), h, w, d, n_it)
+        else:
+            codes = _codes_of(displacements, bsz, nh, nw, d)
+        n_it = codes.shape[1] if n_it else 0
+    elif displacements is None:
         displacements = glass_displacements(
             _seed_list(shuffle_seed, bsz), h, w, d, n_it, device=x.device
         )
     y = _gaussian_nearest(x, s)
+    if fast and n_it and not y.requires_grad:
+        # no gradient: quantise and walk the pixel values in place, channels last
+        yl = y.permute(0, 2, 3, 1)
+        if _shares_memory(y, x):  # the Gaussian was the identity: never write into the input
+            yl = yl.clone(memory_format=torch.contiguous_format)
+        yn = yl.contiguous().numpy()
+        yl = torch.from_numpy(yn)
+        quantize(yn)  # the same float operations as the expression below, in one pass
+        walk(yn, codes if codes.shape[0] == bsz else codes.repeat(bsz, 0), 2 * d, d, w)
+        return _finish(_gaussian_nearest(yl.permute(0, 3, 1, 2), s), x, single)
     y = y + (torch.floor(y * 255) / 255 - y).detach()  # the reference's np.uint8(... * 255)
-    if n_it and displacements.shape[1]:
+    if fast and n_it:
+        # the walk on pixel indices, then a gather that carries the gradient
+        idx = np.repeat(np.arange(h * w, dtype=np.int64)[None], codes.shape[0], axis=0)
+        walk(idx.reshape(-1, h, w, 1), codes, 2 * d, d, w)
+        index = torch.from_numpy(idx)[:, None, :].expand(bsz, c, h * w)
+        y = y.reshape(bsz, c, h * w).gather(2, index).view(bsz, c, h, w)
+    elif not fast and n_it and displacements.shape[1]:
         idx = _glass_index(displacements.to(x.device), h, w, d)
         y = y.flatten(2).gather(2, idx[:, None, :].expand(bsz, c, h * w)).view(bsz, c, h, w)
     out = _gaussian_nearest(y, s).clamp(0, 1)
     return out[0] if single else out
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _finish(out: torch.Tensor, x: torch.Tensor, single: bool) -> torch.Tensor:
+    # clip in place unless the Gaussian was the identity and returned the caller's buffer
+    out = out.clamp(0, 1) if _shares_memory(out, x) else out.clamp_(0, 1)
+    return out[0] if single else out
+
+
+def _codes_of(displacements, bsz: int, nh: int, nw: int, d: int) -> np.ndarray:
+    """Explicit ``(1|B, iterations, 2, nh, nw)`` offsets as the walk's codes (checked)."""
+    disp = torch.as_tensor(displacements).detach().cpu()
+    ok = disp.dim() == 5 and disp.shape[0] in (1, bsz) and disp.shape[2:] == (2, nh, nw)
+    if not ok:
+        raise ShapeError(
+            f"displacements: expected (1 or {bsz}, iterations, 2, {nh}, {nw}), "
+            f"got {tuple(disp.shape)}"
+        )
+    disp = disp.to(torch.int64)
+    if disp.numel() and (int(disp.min()) < -d or int(disp.max()) >= d):
+        raise ParameterError(
+            f"displacements: expected offsets in [-{d}, {d}), "
+            f"got [{int(disp.min())}, {int(disp.max())}]"
+        )
+    return ((disp[:, :, 0] + d) * (2 * d) + disp[:, :, 1] + d).to(torch.int16).numpy()
 
 
 # --------------------------------------------------------------------------- registry
