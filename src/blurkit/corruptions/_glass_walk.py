@@ -48,10 +48,7 @@ def draw_codes(seed: int, count: int, n: int) -> np.ndarray:
         keep = (m >> 8)[(m & 255) >= threshold].astype(np.uint8)
         take = min(keep.size, need)
         out[done : done + take] = keep[:take]
-        done += take
-        if take < need:
-            # every raw byte was consumed; numpy's next draw starts a fresh word too
-            continue
+        done += take  # when short, every byte of the words was used: numpy also goes on
     return out
 
 

@@ -30,7 +30,11 @@ clips to [0, 255]):
   pixels (rows, columns) with the edge pixels repeated, weighted by a
   one-sided Gaussian ``exp(-i^2 / 2 sigma^2)``. A sum of shifted copies with
   replicated edges is exactly a convolution with a sparse kernel and a
-  replicate boundary, which is how it runs here (FFT for long streaks).
+  replicate boundary, which is how it runs through :func:`blurkit.blur` when a
+  gradient is wanted or off the CPU. On the CPU without a gradient the copies
+  are summed directly, one OpenCV ``scaleAdd`` per copy on the channels-last
+  image padded by edge replication (a 41-tap streak in a 41x29 frame would
+  otherwise go to a DFT).
   ``angle`` is in the reference's convention (drawn from U(-45, 45)): a point
   is smeared towards ``180 - angle`` degrees counter-clockwise from the x axis
   (y up), so the streak's orientation in blurkit's convention is ``-angle``.
@@ -60,8 +64,12 @@ clips to [0, 255]):
   (``log2`` of the longest chain gathers) resolves every chain in parallel,
   so the batched result is *identical* to the sequential walk for the same
   random offsets (tests check it against the reference with the reference's
-  own random draws). The offsets come from one ``torch.Generator`` per image
-  seeded by ``shuffle_seed``.
+  own random draws). That parallel walk runs on GPUs and wherever numba is
+  missing; on the CPU, when numba is installed (an optional accelerator; the
+  ``reference`` extra brings it), the plain sequential walk is compiled instead
+  and runs on the pixel values in place (on pixel indices, then a gather, when
+  a gradient is wanted), with the same result. The offsets come from one numpy
+  PCG64 generator per image seeded by ``shuffle_seed``.
 
 Written here rather than taken from a library because no library computes
 these corruptions in batches on tensors (``imagecorruptions`` and
@@ -467,7 +475,7 @@ def glass_displacements(
 
     ``nh = H - 2 max_delta`` rows (``H - d`` down to ``d + 1``, bottom first) and
     likewise columns, each offset uniform in ``[-max_delta, max_delta)``. One
-    CPU ``torch.Generator`` per image, seeded by ``shuffle_seed`` (``(B,)`` ints), so
+    numpy PCG64 generator per image, seeded by ``shuffle_seed`` (``(B,)`` ints), so
     an image's offsets do not depend on the rest of its batch.
 
     Example:
@@ -557,9 +565,14 @@ def imagenet_c_glass_blur(
 ) -> torch.Tensor:
     """ImageNet-C glass blur: Gaussian, uint8 quantisation, the random copy walk, Gaussian.
 
-    The walk is computed in parallel and equals the reference's sequential walk for the
-    same offsets (see the module docstring). The quantisation passes gradients straight
-    through.
+    The walk equals the reference's sequential walk for the same offsets (compiled with
+    numba on the CPU when it is installed, else computed in parallel; see the module
+    docstring). The quantisation passes gradients straight through.
+
+    Raises:
+        ShapeError: ``displacements`` not ``(1|B, iterations, 2, H - 2d, W - 2d)``.
+        ParameterError: offsets outside ``[-max_delta, max_delta)`` (numba path), or
+            ``max_delta`` above 8 with ``shuffle_seed``.
 
     Args:
         images: ``(B, C, H, W)`` or ``(C, H, W)`` in [0, 1].
