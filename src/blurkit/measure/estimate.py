@@ -74,10 +74,17 @@ __all__ = ["estimate_blur", "FAMILIES"]
 
 FAMILIES = ("gaussian", "defocus", "motion")
 
-_S_DERIV = 0.6  # scale of the Gaussian derivative used to read gradients
+# Gaussian family: edge reading with a two-scale consistency test (see the module docstring)
+_S_DERIV = 0.45  # scale of the Gaussian derivative used to read gradients
+_TOP_FRACTION = 0.4  # keep the strongest 40% of edge pixels
+_STRENGTH_POWER = 2.0  # per-pixel weight: gradient magnitude ** power
+_REBLUR = (0.7, 1.4)  # second pass: the two re-blurs, as multiples of the first estimate
+_CONSISTENCY = 0.3  # max relative disagreement of the two readings of sigma^2 + s^2
+_PHOTO_GAIN = 0.97  # natural-edge correction, fitted on the tuning photographs (see docs)
+# Defocus fallback: the single-re-blur edge reading it was measured with (unchanged)
+_DEFOCUS_EDGE = {"s": 0.6, "top": 0.6, "power": 1.0}
+_DEFOCUS_GAIN = 1.10  # fitted on astronaut/camera with that reading
 _QUANTILE = 0.5  # weighted quantile of the per-edge estimates
-_TOP_FRACTION = 0.6  # keep the strongest 60% of edge pixels
-_PHOTO_GAIN = 1.10  # natural-edge correction, fitted on astronaut/camera (see docs)
 _MIN_LENGTH = 2.5  # motion lengths searched, pixels
 _MAX_LENGTH = 64.0
 
@@ -118,43 +125,73 @@ def _weighted_quantile(v: torch.Tensor, w: torch.Tensor, q: float) -> torch.Tens
     return torch.gather(vs, 1, pos)[:, 0]
 
 
-def _edge_sigma_pass(g: torch.Tensor, sigma0: torch.Tensor) -> torch.Tensor:
-    """One re-blur pass: raw per-image edge sigma (before the table mapping)."""
+def _edge_sigma_pass(
+    g: torch.Tensor,
+    sigma0: torch.Tensor,
+    s: float,
+    top: float,
+    power: float,
+    sigma0b: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One re-blur pass: raw per-image edge sigma (before the table mapping).
+
+    With ``sigma0b`` the image is re-blurred twice (``sigma0`` and ``sigma0b``); an edge pixel
+    counts only where both readings of ``sigma^2 + s^2`` agree within ``_CONSISTENCY``.
+    """
     b = g.shape[0]
-    s = _S_DERIV
     g1 = gaussian_blur(g, s)
-    g2 = gaussian_blur(g, torch.sqrt(s * s + sigma0 * sigma0))
     m1, gx, gy = _grad_mag(g1)
-    m2, _, _ = _grad_mag(g2)
+    m2, _, _ = _grad_mag(gaussian_blur(g, torch.sqrt(s * s + sigma0 * sigma0)))
     edges = _nms(m1, gx, gy)
-    margin = int(math.ceil(3 * float(sigma0.max()) + 3 * s)) + 2
+    widest = sigma0.max() if sigma0b is None else torch.maximum(sigma0.max(), sigma0b.max())
+    margin = int(math.ceil(3 * float(widest) + 3 * s)) + 2
     h, w = g.shape[-2:]
     inner = torch.zeros_like(edges)
     inner[..., margin : h - margin, margin : w - margin] = True
     edges = edges & inner
     m1f, m2f, ef = m1.flatten(1), m2.flatten(1), edges.flatten(1)
-    # strongest edges only: threshold at the (1 - TOP) quantile of edge strengths
+    # strongest edges only: threshold at the (1 - top) quantile of edge strengths
     strength = torch.where(ef, m1f, torch.zeros_like(m1f))
     n_e = ef.sum(1).clamp_min(1)
     srt = torch.sort(strength, dim=1, descending=True).values
-    k = (n_e.to(g.dtype) * _TOP_FRACTION).ceil().long().clamp_min(1) - 1
+    k = (n_e.to(g.dtype) * top).ceil().long().clamp_min(1) - 1
     thr = torch.gather(srt, 1, k[:, None])
     keep = ef & (m1f >= thr) & (m1f > 1e-4)
-    r2 = (m1f / m2f.clamp_min(1e-12)) ** 2
-    s02 = (sigma0 * sigma0)[:, None]
-    est2 = s02 / (r2 - 1).clamp_min(1e-6) - s * s
-    est = est2.clamp_min(0).sqrt().clamp(max=20.0)
-    wts = torch.where(keep, m1f, torch.zeros_like(m1f))
+
+    def total_var(m_re: torch.Tensor, s0: torch.Tensor) -> torch.Tensor:
+        # sigma^2 + s^2 = sigma0^2 / (R^2 - 1), R = m1 / m_re
+        r2 = (m1f / m_re.clamp_min(1e-12)) ** 2
+        return (s0 * s0)[:, None] / (r2 - 1).clamp_min(1e-6)
+
+    tot = total_var(m2f, sigma0)
+    if sigma0b is not None:
+        m3, _, _ = _grad_mag(gaussian_blur(g, torch.sqrt(s * s + sigma0b * sigma0b)))
+        tot_b = total_var(m3.flatten(1), sigma0b)
+        # an isolated blurred step gives the same value at both re-blur scales; texture and
+        # neighbouring edges (which the wider re-blur mixes in) do not
+        rel = (tot - tot_b).abs() / (0.5 * (tot + tot_b)).clamp_min(1e-12)
+        keep = keep & (rel < _CONSISTENCY)
+    est = (tot - s * s).clamp_min(0).sqrt().clamp(max=20.0)
+    wts = torch.where(keep, m1f**power, torch.zeros_like(m1f))
     out = _weighted_quantile(est, wts, _QUANTILE)
     return torch.where(keep.any(1), out, torch.zeros(b, dtype=g.dtype, device=g.device))
 
 
-def _edge_sigma(g: torch.Tensor) -> torch.Tensor:
+def _edge_sigma(g: torch.Tensor, family: str = "gaussian") -> torch.Tensor:
+    """Raw edge sigma per image: a first pass re-blurs by 2 px, the second by multiples of
+    the first estimate (two re-blurs and the consistency test for ``"gaussian"``; the
+    defocus fallback keeps its single re-blur)."""
     b = g.shape[0]
     s0 = torch.full((b,), 2.0, dtype=g.dtype, device=g.device)
-    first = _edge_sigma_pass(g, s0)
+    if family == "gaussian":
+        s, top, power = _S_DERIV, _TOP_FRACTION, _STRENGTH_POWER
+    else:
+        s, top, power = _DEFOCUS_EDGE["s"], _DEFOCUS_EDGE["top"], _DEFOCUS_EDGE["power"]
+    first = _edge_sigma_pass(g, s0, s, top, power)
     s0 = first.clamp(1.0, 6.0)
-    return _edge_sigma_pass(g, s0)
+    if family == "gaussian":
+        return _edge_sigma_pass(g, s0 * _REBLUR[0], s, top, power, s0 * _REBLUR[1])
+    return _edge_sigma_pass(g, s0, s, top, power)
 
 
 @lru_cache(maxsize=4)
@@ -183,7 +220,7 @@ def _table(family: str) -> tuple[torch.Tensor, torch.Tensor]:
             x = gaussian_blur(base, float(p))
         else:
             x = blur(base, disk_kernel(float(p), dtype=torch.float64), boundary="reflect")
-        raw.append(float(_edge_sigma(x).median()))
+        raw.append(float(_edge_sigma(x, family).median()))
     return params, torch.tensor(raw, dtype=torch.float64)
 
 
@@ -382,9 +419,10 @@ def estimate_blur(
         if single:
             return {"length": length[0], "angle": angle[0]}
         return {"length": length, "angle": angle}
-    raw = _edge_sigma(g)
+    raw = _edge_sigma(g, family)
     params, table = _table(family)
-    est = _interp(raw, table, params).clamp_min(0) * _PHOTO_GAIN
+    gain = _PHOTO_GAIN if family == "gaussian" else _DEFOCUS_GAIN
+    est = _interp(raw, table, params).clamp_min(0) * gain
     if family == "defocus":
         r_spec, score = _defocus_spectral(g)
         # the spectral fit is trusted when it fits well and roughly agrees with the edges
