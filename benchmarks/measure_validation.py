@@ -17,7 +17,8 @@ Method:
   angles drawn uniformly in [0, 180) (seeded); angle error modulo 180 in degrees.
   Then the same after adding Gaussian noise (sigma 0.01) and after JPEG (quality 75).
 
-Run: ``python benchmarks/measure_validation.py [--limit 100] [--size 256]``
+Run: ``python benchmarks/measure_validation.py [--limit 50] [--size 256] [--only estimators]
+[--families gaussian]``
 (prints Markdown tables, as pasted into docs/measure.md).
 """
 
@@ -114,13 +115,17 @@ def _stats(err: np.ndarray) -> str:
     return f"{np.median(err):.3f} | {np.percentile(err, 90):.3f}"
 
 
-def estimators(x: torch.Tensor, seed: int = 0) -> None:
+GRIDS = {
+    "gaussian": [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0],
+    "defocus": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+    "motion": [5.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0],
+}
+
+
+def estimators(x: torch.Tensor, families=tuple(GRIDS), seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    grids = {
-        "gaussian": [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0],
-        "defocus": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
-        "motion": [5.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0],
-    }
+    grids = {f: GRIDS[f] for f in families}
+    levels = {}  # per-level relative errors, clean
     print(
         "| family | condition | median rel. error | p90 rel. error | median angle error (deg) "
         "| p90 angle | median, p90 rel. error without the 2 mildest levels |"
@@ -145,11 +150,19 @@ def estimators(x: torch.Tensor, seed: int = 0) -> None:
                     res[cond][1].extend(d.abs().numpy())
                 else:
                     res[cond][0].extend(np.abs(e.numpy() / p - 1))
+                    if cond == "clean":
+                        levels[(fam, p)] = np.abs(e.numpy() / p - 1)
         for cond, (rel, ang_err, strong) in res.items():
             a = _stats(np.array(ang_err)) if ang_err else "- | -"
             rel = np.array(rel)
             sub = _stats(rel[np.array(strong)]).replace(" | ", ", ")
             print(f"| {fam} | {cond} | {_stats(rel)} | {a} | {sub} |")
+    if levels:
+        print("\nPer level, clean (median, p90 relative error, share of images beyond 25 %):\n")
+        print("| family | level | median | p90 | > 25 % |")
+        print("|---|---|---|---|---|")
+        for (fam, p), err in levels.items():
+            print(f"| {fam} | {p:g} | {_stats(err)} | {np.mean(err > 0.25):.2f} |")
 
 
 def main() -> None:
@@ -157,6 +170,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=50, help="ImageNet sample images to use (<= 50)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--only", choices=("measures", "estimators"), default=None)
+    ap.add_argument("--families", nargs="+", choices=tuple(GRIDS), default=list(GRIDS))
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x, names = load_photos(args.limit, args.size)
@@ -166,7 +180,7 @@ def main() -> None:
         no_reference(x)
         print()
     if args.only != "measures":
-        estimators(x)
+        estimators(x, tuple(args.families))
     print(f"\n(total {time.perf_counter() - t:.0f} s)")
 
 
