@@ -22,7 +22,7 @@ from blurkit.robustness import (
     grid_critical_blur,
     list_families,
 )
-from blurkit.robustness.critical import _scan_points
+from blurkit.robustness.critical import scan_plan
 
 torch.set_num_threads(1)
 
@@ -124,10 +124,15 @@ def test_itp_needs_fewer_passes_than_bisection(textures):
     itp = critical_blur(model, textures, labels, "gaussian")
     bis = critical_blur(model, textures, labels, "gaussian", method="bisect")
     fl = itp.flipped
-    # bisection over [0.1, 8] to 1 %: ceil(log2(log(80) / log(1.01))) = 9 steps + 2 passes
-    assert int(bis.passes[fl].min()) == 11 == int(bis.passes[fl].max())
-    assert float(itp.passes[fl].float().mean()) < 10.0
-    assert int(itp.passes[fl].max()) <= 12
+    # bisection: clean + scan points up to the first that flips + bisection of its cell
+    plan = scan_plan(0.1, 8.0, 0.01, 12)
+    expected = []
+    for s in bis.strength[fl].tolist():
+        j = next(i for i, p in enumerate(plan) if p >= s * (1 - 1e-6))
+        expected.append(j + 2 + _steps(([0.1] + plan)[j], plan[j], 0.01))
+    assert bis.passes[fl].tolist() == expected
+    assert int(bis.passes[fl].max()) <= 12 and int(itp.passes[fl].max()) <= 12
+    assert float(itp.passes[fl].float().mean()) < float(bis.passes[fl].float().mean()) - 1
     torch.testing.assert_close(itp.strength[fl], bis.strength[fl], rtol=0.0201, atol=0)
 
 
@@ -152,7 +157,7 @@ def test_flags_never_flipped_and_incorrect(textures):
     assert torch.isinf(r.strength[r.correct]).all() and torch.isnan(r.strength[~r.correct]).all()
     assert torch.isnan(r.ssim).all()
     # clean + every scan point up to the top of the bracket; clean only when wrong
-    k = _scan_points(0.1, 2.0, 0.01, 12)
+    k = len(scan_plan(0.1, 2.0, 0.01, 12))
     assert k >= 2
     assert r.passes.tolist() == [1 + k, 1 + k, 1 + k, 1, 1, 1 + k]
     s = r.summary()
@@ -195,6 +200,21 @@ def test_batch_size_and_seeded_angles_do_not_change_result(tiny_cnn):
     fl = c.flipped
     yb = tiny_cnn(motion_blur(x[fl], c.strength[fl], 30.0)).argmax(1)
     assert bool((yb != y[fl]).all())
+
+
+def test_scan_plan_leaves_every_cell_enough_passes():
+    for lo, hi, tol, steps in [(0.1, 8.0, 0.01, 12), (0.25, 64.0, 0.01, 12), (0.1, 2.0, 0.001, 20)]:
+        plan = scan_plan(lo, hi, tol, steps)
+        assert plan[-1] == hi and all(b > a for a, b in zip([lo, *plan], plan))
+        for j, (a, b) in enumerate(zip([lo, *plan], plan)):
+            # clean + j + 1 scan passes, then bisection of (a, b] to tol with what is left
+            assert j + 2 + _steps(a, b, tol) <= steps
+    # too few passes for the bracket: the top alone (and a warning from the search)
+    assert scan_plan(0.1, 8.0, 0.01, 5) == [8.0]
+
+
+def _steps(lo, hi, tol):
+    return max(0, math.ceil(math.log2(math.log(hi / lo) / math.log1p(tol)) - 1e-9))
 
 
 # ----------------------------------------------------------------- dense grid

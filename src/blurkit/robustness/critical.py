@@ -12,22 +12,23 @@ model needs, independently of any severity table.
 Search. Foolbox's ``GaussianBlurAttack`` scans sigma linearly (1,000 steps by
 default, one forward pass per step). Here the search runs in log-strength on a
 bracket ``[min_strength, max_strength]`` in two phases. First a coarse scan
-upwards: ``k`` strengths evenly spaced in log up to ``max_strength``, each image
-stopping at the first one that flips its prediction (an image still correct at
-``max_strength`` is reported as never flipped, ``inf``). Then, inside that scan
-cell, the ITP method (Interpolate, Truncate, Project; Oliveira and Takahashi,
-ACM TOMS 47(1), 2020, doi:10.1145/3423597) on the classification margin
-``logit[label] - max(other logits)``. ITP uses the margin to interpolate
+upwards through a few strengths ending at ``max_strength`` (:func:`scan_plan`),
+each image stopping at the first one that flips its prediction (an image still
+correct at ``max_strength`` is reported as never flipped, ``inf``). Then, inside
+that scan cell, the ITP method (Interpolate, Truncate, Project; Oliveira and
+Takahashi, ACM TOMS 47(1), 2020, doi:10.1145/3423597) on the classification
+margin ``logit[label] - max(other logits)``. ITP uses the margin to interpolate
 (regula falsi), so a smooth margin converges in a few passes, but it never takes
-more steps than bisection plus ``n0`` slack steps. ``k`` is the largest count
-for which ``1 + k + n_half(cell) <= max_steps`` (``n_half`` the bisection step
-count for the requested precision on a cell ``1/k`` of the bracket): with the
-defaults (1% over a bracket of 80x) that is 4 scan points and at most 7
-bisection steps, 12 passes in all. On return the bracket satisfies ``strength /
-lower <= 1 + rel_tol``: ``strength`` is a strength known to flip the prediction
-and ``lower`` one known not to (or the bracket's bottom). All images of a batch
-advance together: one forward pass per step for the images still searching,
-each at its own strength; nothing leaves the device per sample.
+more steps than bisection of the cell with the passes the image has left. The
+scan points are placed so that every cell can still be bisected to ``rel_tol``
+within ``max_steps`` passes counting the clean one: an image that flips late has
+spent more passes on the scan, so cells shrink towards the top of the bracket.
+With the defaults (1 % over a bracket of 80x, 12 passes) that is 6 points, the
+lower cells 2.4x wide. On return the bracket satisfies ``strength / lower <= 1 +
+rel_tol``: ``strength`` is a strength known to flip the prediction and ``lower``
+one known not to (or the bracket's bottom). All images of a batch advance
+together, scanning or bisecting: one forward pass per step for the images still
+searching, each at its own strength; nothing leaves the device per sample.
 
 What "smallest" means. The flip need not be monotone in strength: a prediction
 can change, change back and change again as blur grows (a heavily blurred CIFAR
@@ -68,6 +69,7 @@ __all__ = [
     "grid_critical_blur",
     "grid_agreement",
     "classification_margin",
+    "scan_plan",
 ]
 
 # --------------------------------------------------------------------------- fidelity
@@ -547,21 +549,47 @@ def _steps_needed(lo: float, hi: float, rel_tol: float) -> int:
     return max(0, math.ceil(math.log2(width / math.log1p(rel_tol)) - 1e-12))
 
 
-def _scan_points(lo: float, hi: float, rel_tol: float, max_steps: int) -> int:
-    """How many coarse scan points fit in the pass budget with the precision still reached.
+def scan_plan(lo: float, hi: float, rel_tol: float, max_steps: int) -> list[float]:
+    """The coarse scan's strengths (increasing, the last one ``hi``) for a pass budget.
 
-    The clean pass, ``k`` scan points evenly spaced in log-strength ending at ``hi``, then
-    bisection inside one scan cell (``1/k`` of the bracket): ``1 + k + n_half(cell)`` passes.
-    The largest such ``k`` within ``max_steps``; 1 (the bracket top alone) when even the
-    plain bracket cannot reach ``rel_tol``.
+    An image whose prediction first changes at scan point ``j`` has spent ``j + 2``
+    passes (clean + ``j + 1`` scan points) and bisects the cell below that point with
+    the ``max_steps - j - 2`` passes left, so that cell may be at most
+    ``log1p(rel_tol) * 2 ** (max_steps - j - 2)`` wide in log-strength. Among all
+    point counts, the plan with the narrowest widest cell is taken (points are added
+    while each narrows it by at least 5 %): equal cells ``d`` from the bottom, then
+    cells shrinking to their caps near the top. With
+    the defaults (a bracket of 80x, 1 %, 12 passes) that is 6 points, the lower
+    four cells 0.86 wide in log (2.4x), the top two 0.64 and 0.32.
+    When even one point leaves too few passes to bisect the whole bracket, the
+    plan is ``[hi]`` and the achieved precision is coarser (a warning says so).
+
+    Example:
+        >>> [round(v, 2) for v in scan_plan(0.1, 8.0, 0.01, 12)]
+        [0.24, 0.55, 1.31, 3.08, 5.82, 8.0]
     """
     width = math.log(hi) - math.log(lo)
-    best = 1
-    for k in range(2, max_steps):
-        cell = math.exp(math.log(lo) + width / k)
-        if 1 + k + _steps_needed(lo, cell, rel_tol) <= max_steps:
-            best = k
-    return best
+    unit = math.log1p(rel_tol)
+    best, best_d = [width], math.inf
+    for n in range(1, max_steps):
+        caps = [unit * 2.0 ** (max_steps - j - 2) for j in range(n)]
+        if sum(caps) < width * (1 - 1e-12):
+            continue
+        # the equal width d of the unconstrained cells: sum(min(cap, d)) == width
+        lo_d, hi_d = 0.0, max(caps)
+        for _ in range(100):
+            d = (lo_d + hi_d) / 2
+            lo_d, hi_d = (d, hi_d) if sum(min(c, d) for c in caps) < width else (lo_d, d)
+        d = hi_d
+        if d > best_d * 0.95:
+            break  # one more point narrows the cells by under 5 %: not worth its pass
+        best, best_d = [min(c, d) for c in caps], d
+    pos, acc = [], math.log(lo)
+    for w in best:
+        acc += w
+        pos.append(math.exp(acc))
+    pos[-1] = hi
+    return pos
 
 
 def _forward(model, family, x, s, ctx, labels):
@@ -589,63 +617,47 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
     pred_flip = pred0.clone()
     flipped = torch.zeros(b, dtype=torch.bool, device=dev)
 
-    # 1. coarse scan upwards from the bracket bottom: each image stops at its first scan
-    # point that flips, so the bisection below starts in the cell of the FIRST change and
-    # a prediction that changes back at larger strengths cannot pull it past that change
-    k = _scan_points(lo, hi, rel_tol, max_steps)
-    width = math.log(hi) - math.log(lo)
-    scan = [math.log(lo) + width * (j + 1) / k for j in range(k)]
-    scan[-1] = math.log(hi)
-    searching = correct.clone()
-    for t in scan:
-        idx = searching.nonzero()[:, 0]
-        if idx.numel() == 0:
-            break
-        s = torch.full((idx.numel(),), math.exp(t), dtype=x.dtype, device=dev)
-        p, m = _forward(model, family, x[idx], s, _slice_ctx(ctx, idx), labels[idx])
-        passes[idx] += 1
-        fl = p != labels[idx]
-        m = m.to(f64)
-        xs = s.to(f64).log()
-        flipped[idx] = fl
-        searching[idx] = ~fl
-        pred_flip[idx] = torch.where(fl, p, pred_flip[idx])
-        bb[idx] = torch.where(fl, xs, bb[idx])
-        fb[idx] = torch.where(fl, m.clamp_max(-1e-12), fb[idx])
-        a[idx] = torch.where(fl, a[idx], xs)
-        fa[idx] = torch.where(fl, fa[idx], m.clamp_min(1e-12))
-
-    # 2. ITP (or bisection) inside the scan cell
-    cell_lo = math.exp(math.log(lo) + width / k)
-    n_half = _steps_needed(lo, cell_lo, rel_tol)
-    n_max = max_steps - 1 - k
-    if n_half > n_max:
+    # Each image first scans upwards through the plan's strengths and stops at the first
+    # that flips its prediction, so the bisection starts in the cell of the FIRST change
+    # (a prediction that changes back at larger strengths cannot pull it past that
+    # change); then ITP (or bisection) inside that cell with the passes it has left.
+    # Images scan and bisect side by side: one forward pass per step for all.
+    plan = torch.tensor([math.log(v) for v in scan_plan(lo, hi, rel_tol, max_steps)], dtype=f64)
+    plan = plan.to(dev)
+    eps = math.log1p(rel_tol) / 2
+    if math.log(hi) - math.log(lo) > 2 * eps * 2.0 ** (max_steps - 2):
         warnings.warn(
-            f"critical_blur: relative precision {rel_tol:g} over [{lo:g}, {hi:g}] needs {n_half} "
-            f"bisection steps but max_steps={max_steps} leaves {n_max}; the bracket will be wider "
-            "(see CriticalBlurResult.precision)",
+            f"critical_blur: relative precision {rel_tol:g} over [{lo:g}, {hi:g}] needs "
+            f"{_steps_needed(lo, hi, rel_tol)} bisection steps but max_steps={max_steps} "
+            f"leaves {max_steps - 2}; the bracket will be wider (see CriticalBlurResult.precision)",
             stacklevel=3,
         )
-    eps = math.log1p(rel_tol) / 2
-    w0 = width / k
-    k1 = 0.2 / w0
-    for j in range(n_max):
-        active = flipped & ((bb - a) > 2 * eps * (1 - 1e-9))
-        idx = active.nonzero()[:, 0]
+    scanning = correct.clone()
+    bisecting = torch.zeros(b, dtype=torch.bool, device=dev)
+    next_pt = torch.zeros(b, dtype=torch.long, device=dev)
+    budget = torch.zeros(b, dtype=torch.long, device=dev)  # bisection passes left
+    steps = torch.zeros(b, dtype=torch.long, device=dev)  # bisection passes taken
+    w0 = torch.ones(b, dtype=f64, device=dev)  # cell width when the bisection began
+    for _ in range(max_steps - 1):
+        bisecting &= ((bb - a) > 2 * eps * (1 - 1e-9)) & (budget > 0)
+        idx = (scanning | bisecting).nonzero()[:, 0]
         if idx.numel() == 0:
             break
+        sc = scanning[idx]
         ai, bi, fai, fbi = a[idx], bb[idx], fa[idx], fb[idx]
         half = (ai + bi) / 2
         if method == "bisect":
             xt = half
-        else:  # ITP
+        else:  # ITP (Oliveira and Takahashi): interpolate, truncate, project
             w = bi - ai
-            r = (eps * 2.0 ** (max(n_max, n_half) - j) - w / 2).clamp_min(0)
-            delta = k1 * w**2
+            # the projection radius of ITP's step j: eps 2^(n_max - j) - w / 2
+            r = (eps * 2.0 ** budget[idx].to(f64) - w / 2).clamp_min(0)
+            delta = (0.2 / w0[idx]) * w**2
             xf = (bi * fai - ai * fbi) / (fai - fbi)
             sig = torch.sign(half - xf)
             xtr = torch.where(delta <= (half - xf).abs(), xf + sig * delta, half)
             xt = torch.where((xtr - half).abs() <= r, xtr, half - sig * r)
+        xt = torch.where(sc, plan[next_pt[idx].clamp_max(len(plan) - 1)], xt)
         s = xt.exp().to(x.dtype)
         p, m = _forward(model, family, x[idx], s, _slice_ctx(ctx, idx), labels[idx])
         passes[idx] += 1
@@ -658,6 +670,17 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
         bb[idx] = torch.where(fl, xs, bi)
         fb[idx] = torch.where(fl, m.clamp_max(-1e-12), fbi)
         pred_flip[idx] = torch.where(fl, p, pred_flip[idx])
+        # scanning images: a flip starts the bisection of the cell below; otherwise
+        # move to the next point, and past the last one the image never flips
+        start = sc & fl
+        flipped[idx] |= fl
+        bisecting[idx] = (bisecting[idx] & ~sc) | start
+        budget[idx] = torch.where(start, max_steps - passes[idx], budget[idx] - (~sc).long())
+        steps[idx] += (~sc).long()
+        w0[idx] = torch.where(start, bb[idx] - a[idx], w0[idx])
+        nxt = next_pt[idx] + (sc & ~fl).long()
+        next_pt[idx] = nxt
+        scanning[idx] = sc & ~fl & (nxt < len(plan))
 
     strength = torch.where(flipped, bb.exp(), torch.full_like(bb, math.inf))
     lower = torch.where(flipped, a.exp(), torch.full_like(a, hi))
