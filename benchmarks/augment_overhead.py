@@ -1,7 +1,8 @@
 """Blur-augmentation overhead against one training step of the bundled CIFAR network.
 
 The requirement: ``RandomBlur`` may cost at most 10 % of a training step's time for
-the bundled CIFAR-10 network (AirNet, widths 32/128/128) at batch 256 on the CPU.
+the bundled CIFAR-10 network (AirNet at the widths of the bundled weights) at batch 256 on
+the CPU.
 
 Method (``README.md``): the training step is what :mod:`blurkit.defenses.training`
 does per batch (standard translate/flip augmentation, forward, cross-entropy,
@@ -17,6 +18,7 @@ Run: ``python benchmarks/augment_overhead.py [--threads N] [--repeats R] [--writ
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -41,7 +43,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    net = AirNet(widths=(32, 128, 128))
+    from safetensors import safe_open
+
+    from blurkit.models import BUNDLED_CIFAR, model_info
+
+    with safe_open(model_info(BUNDLED_CIFAR)["weights_file"], "pt") as f:
+        widths = tuple(json.loads((f.metadata() or {}).get("widths", "[32, 128, 128]")))
+    print(f"network: AirNet widths {widths} (the bundled model's)")
+    net = AirNet(widths=widths)
     clf = Classifier(net, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES, 32)
     clf = clf.to(memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(clf.parameters(), lr=0.01, momentum=0.9, nesterov=True)

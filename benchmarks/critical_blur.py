@@ -4,8 +4,8 @@ attack success against the SSIM budget beside the fixed families.
 Method
 ------
 1. Critical blur (``blurkit.robustness.critical_blur``, ITP on the margin, 1 % relative
-   precision, at most 12 passes per image) for each family on the first ``--images``
-   images of the bundled CIFAR-10 sample; the same search by plain bisection; and a
+   precision, at most 12 passes per image) for each family on ``--images`` images
+   spread over the bundled CIFAR-10 sample; the same search by plain bisection; and a
    dense reference grid of ``--grid-points`` strengths spaced evenly in log over the same
    bracket (``grid_critical_blur``). Reported: forward passes per image (mean, max) for
    both searches, the largest final bracket ``strength / lower - 1``, the agreement with
@@ -95,7 +95,10 @@ def load(n, model_name, device):
     except Exception as e:  # noqa: BLE001
         print(f"[fallback] {type(e).__name__}: {e}")
         return _fallback(n)
-    items = [ds[i] for i in range(min(n, len(ds)))]
+    from blurkit.robustness.evaluate import spread_positions
+
+    # spread over the class-sorted sample (the first n would be few classes)
+    items = [ds[i] for i in spread_positions(len(ds), n)]
     x = torch.stack([it[0] for it in items])
     y = torch.tensor([int(it[1]) for it in items])
     return model, x, y, f"{model_name} on the bundled sample"
