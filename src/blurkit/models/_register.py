@@ -34,7 +34,16 @@ def _cifar(net, name: str, weights, info: dict | None = None) -> Classifier:
         state, meta = load_state_file(weights)
         load_into(net, state, str(weights))
         info = {**(info or {}), **meta}
-    return Classifier(net, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES, 32, name=name, info=info)
+    return Classifier(
+        net,
+        CIFAR10_MEAN,
+        CIFAR10_STD,
+        CIFAR10_CLASSES,
+        32,
+        name=name,
+        info=info,
+        channels_last=True,
+    )
 
 
 def _register_bundled_airnet(method: str) -> None:
