@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-SHARED_DATA = Path(os.environ.get("BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")).resolve()
+SHARED_DATA = Path(
+    os.environ.get(
+        "BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
+).resolve()
 
 
 def shared_data_path(*parts: str) -> Path:
