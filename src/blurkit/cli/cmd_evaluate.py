@@ -269,7 +269,11 @@ def _print_summary(r, seconds: float) -> None:
         "mean flip rate %",
         "mFP %",
     ):
-        t.add_column(c, justify="left" if c == "model" else "right")
+        if c == "model":  # names tell the models apart: never truncate them
+            names = list(r.summary["models"]) or [""]
+            t.add_column(c, justify="left", no_wrap=True, min_width=max(map(len, names)))
+        else:
+            t.add_column(c, justify="right")
 
     def pct(v):
         return "-" if v is None else f"{100 * v:.1f}"
