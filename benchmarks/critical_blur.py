@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
 import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from blurkit.robustness import (
     blur_attack,
@@ -45,40 +44,14 @@ from blurkit.robustness import (
 )
 
 
-def _gratings(n, size=24, seed=0, classes=4):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, classes, (n,), generator=g)
-    ang = (
-        y.double() * math.pi / classes
-        + (torch.rand(n, generator=g, dtype=torch.float64) - 0.5) * 0.3
-    )
-    freq = 0.12 + 0.2 * torch.rand(n, generator=g, dtype=torch.float64)
-    phase = torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi
-    c = torch.arange(size, dtype=torch.float64)
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
-    u = xx[None] * ang.cos()[:, None, None] + yy[None] * ang.sin()[:, None, None]
-    im = 0.5 + 0.3 * torch.sin(2 * math.pi * freq[:, None, None] * u + phase[:, None, None])
-    col = 0.6 + 0.4 * torch.rand(n, 3, 1, 1, generator=g, dtype=torch.float64)
-    im = im[:, None] * col + 0.08 * torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
-    return im.clamp(0, 1).float(), y
-
-
 def _fallback(n):
-    torch.manual_seed(0)
-    m = nn.Sequential(
-        nn.Conv2d(3, 12, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(12, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(16, 4),
-    )  # fmt: skip
-    opt = torch.optim.Adam(m.parameters(), 1e-2)
-    for i in range(150):
-        x, y = _gratings(64, seed=100 + i)
-        loss = nn.functional.cross_entropy(m(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    x, y = _gratings(n, seed=5)
-    return m.eval(), x, y, "tiny CNN on synthetic gratings (bundled model not available)"
+    # the tests' toy task (one definition): oriented gratings and a tiny CNN
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "robustness"))
+    from _toy import gratings, train_tiny_cnn
+
+    m = train_tiny_cnn(steps=150, batch=64, size=24)
+    x, y = gratings(n, size=24, seed=5)
+    return m, x, y, "tiny CNN on synthetic gratings (bundled model not available)"
 
 
 def load(n, model_name, device):

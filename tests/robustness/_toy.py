@@ -28,8 +28,9 @@ def gratings(n, size=16, seed=0, classes=4):
     return im.clamp(0, 1).float(), y
 
 
-def train_tiny_cnn():
-    """A tiny CNN trained for a few seconds to tell grating orientations apart."""
+def train_tiny_cnn(steps=100, batch=32, size=16):
+    """A tiny CNN trained for a few seconds to tell grating orientations apart
+    (also the fallback model of ``benchmarks/critical_blur.py``)."""
     torch.manual_seed(0)
     m = nn.Sequential(
         nn.Conv2d(3, 12, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -37,8 +38,8 @@ def train_tiny_cnn():
         nn.Linear(16, 4),
     )  # fmt: skip
     opt = torch.optim.Adam(m.parameters(), 1e-2)
-    for i in range(100):
-        x, y = gratings(32, seed=100 + i)
+    for i in range(steps):
+        x, y = gratings(batch, size=size, seed=100 + i)
         loss = nn.functional.cross_entropy(m(x), y)
         opt.zero_grad()
         loss.backward()
