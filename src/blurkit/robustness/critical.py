@@ -636,7 +636,6 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
     bisecting = torch.zeros(b, dtype=torch.bool, device=dev)
     next_pt = torch.zeros(b, dtype=torch.long, device=dev)
     budget = torch.zeros(b, dtype=torch.long, device=dev)  # bisection passes left
-    steps = torch.zeros(b, dtype=torch.long, device=dev)  # bisection passes taken
     w0 = torch.ones(b, dtype=f64, device=dev)  # cell width when the bisection began
     for _ in range(max_steps - 1):
         bisecting &= ((bb - a) > 2 * eps * (1 - 1e-9)) & (budget > 0)
@@ -676,7 +675,6 @@ def _search_batch(model, family, x, labels, lo, hi, rel_tol, max_steps, method, 
         flipped[idx] |= fl
         bisecting[idx] = (bisecting[idx] & ~sc) | start
         budget[idx] = torch.where(start, max_steps - passes[idx], budget[idx] - (~sc).long())
-        steps[idx] += (~sc).long()
         w0[idx] = torch.where(start, bb[idx] - a[idx], w0[idx])
         nxt = next_pt[idx] + (sc & ~fl).long()
         next_pt[idx] = nxt
