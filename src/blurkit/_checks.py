@@ -31,7 +31,23 @@ __all__ = [
     "as_param",
     "float_dtype",
     "common_dtype",
+    "check_size",
+    "check_int",
+    "check_allocation",
+    "MAX_KERNEL_SIZE",
+    "MAX_ALLOC_BYTES",
 ]
+
+#: the largest kernel side blurkit builds, asked for or derived from a parameter; larger
+#: requests are almost always a unit mistake (radius in mm, sigma in %) and a 1025^2 kernel
+#: already costs 4 MB per image and channel
+MAX_KERNEL_SIZE = 1025
+
+#: the most memory one parameter-driven allocation may ask for (bytes); override with the
+#: environment variable ``BLURKIT_MAX_ALLOC_GB``. Sizes read from an argument or a file
+#: (kernel sides, optics grids, model widths in metadata, archive members) are checked
+#: against it *before* anything is allocated.
+MAX_ALLOC_BYTES = int(float(__import__("os").environ.get("BLURKIT_MAX_ALLOC_GB", "4")) * 2**30)
 
 
 class BlurkitError(Exception):
@@ -228,3 +244,76 @@ def as_param(
     if batch is not None and t.shape[0] == 1 and batch != 1:
         t = t.expand(batch)
     return t
+
+
+def _as_int(value: object, name: str) -> int:
+    """An integer from an int, a numpy integer or an integral 0-d tensor (not bool, not str)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise DTypeError(f"{name}: expected an integer, got {_describe(value)}")
+    return int(value.__index__())
+
+
+def check_int(value: object, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Validate an integer (Python or numpy, not bool or str) within ``[low, high]``.
+
+    >>> check_int(3, "batch_size", low=1)
+    3
+    """
+    v = _as_int(value, name)
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else str(low)
+        hi = "inf" if high is None else str(high)
+        raise ParameterError(f"{name}: expected an integer in [{lo}, {hi}], got {v}")
+    return v
+
+
+def check_size(
+    size: object, name: str = "size", *, odd: bool = True, limit: int = MAX_KERNEL_SIZE
+) -> int:
+    """The size rule: a kernel side is a positive integer, odd where a centre pixel is needed,
+    at most ``limit`` (:data:`MAX_KERNEL_SIZE`), whether given or derived from a parameter.
+
+    >>> check_size(9)
+    9
+    >>> check_size(8)
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: size: expected a positive odd integer, got 8
+    """
+    v = _as_int(size, name)
+    if v < 1 or (odd and v % 2 == 0):
+        kind = "positive odd integer" if odd else "positive integer"
+        raise ParameterError(f"{name}: expected a {kind}, got {v}")
+    if v > limit:
+        raise ParameterError(
+            f"{name}: the kernel would be {v}x{v} pixels (limit {limit}); "
+            "check the parameter's units"
+        )
+    return v
+
+
+def check_allocation(
+    name: str, shape: Sequence[int] | int, *, itemsize: int = 4, limit: int | None = None
+) -> None:
+    """The allocation guard: raise :class:`ParameterError` naming ``name`` when a buffer of
+    ``shape`` (or that many elements) of ``itemsize`` bytes would exceed ``limit`` bytes
+    (:data:`MAX_ALLOC_BYTES`). Call it before allocating anything sized by a parameter.
+
+    >>> check_allocation("size", (64, 1, 1025, 1025))
+    >>> check_allocation("radius", (1, 1, 200001, 200001))
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: radius: would allocate 149 GiB (shape (1, 1, 200001, 200001)); the limit is 4 GiB (BLURKIT_MAX_ALLOC_GB)
+    """
+    limit = MAX_ALLOC_BYTES if limit is None else limit
+    dims = [int(shape)] if isinstance(shape, int) else [int(d) for d in shape]
+    n = 1
+    for d in dims:
+        n *= max(d, 0)
+    if n * itemsize > limit:
+        raise ParameterError(
+            f"{name}: would allocate {n * itemsize / 2**30:.0f} GiB (shape {tuple(dims)}); "
+            f"the limit is {limit / 2**30:.0f} GiB (BLURKIT_MAX_ALLOC_GB)"
+        )

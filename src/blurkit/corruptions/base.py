@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .._checks import ParameterError, check_choice, check_image, check_scalar
+from .._seeds import make_generators
 
 __all__ = [
     "Corruption",
@@ -114,25 +115,6 @@ def get_corruption(name: str) -> Corruption:
             f"corruption: unknown name {name!r}; known: {', '.join(sorted(_REGISTRY))}"
         )
     return _REGISTRY[name]
-
-
-def make_generators(seed, batch: int) -> list[torch.Generator]:
-    """CPU generators for a batch: one seed shared (one generator drawn in order),
-    or one seed per image (independent generators).
-
-    Returns a list of length 1 (shared) or ``batch``.
-    """
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)).item())
-    if isinstance(seed, torch.Tensor):
-        seed = seed.tolist()
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        return [torch.Generator().manual_seed(seed)]
-    if isinstance(seed, Sequence) and len(seed) == batch:
-        return [torch.Generator().manual_seed(int(s)) for s in seed]
-    raise ParameterError(
-        f"seed: expected an int or {batch} ints (one per image), got {seed!r}"[:200]
-    )
 
 
 def interpolate_row(table: Sequence[Sequence[float]], severity: float) -> list[float]:

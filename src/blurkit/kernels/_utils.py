@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._checks import ParameterError, check_kernel, check_scalar, float_dtype
+from .._checks import MAX_KERNEL_SIZE, ParameterError, check_kernel, check_scalar, float_dtype
 
 __all__ = [
     "kernel_grid",
@@ -22,18 +22,22 @@ __all__ = [
     "render_kernels",
 ]
 
-# the largest kernel side blurkit builds without being told a size explicitly;
-# larger requests are almost always a unit mistake (radius in mm, sigma in %)
-MAX_AUTO_SIZE = 1025
+# the largest kernel side blurkit builds (the one size rule of ``_checks``)
+MAX_AUTO_SIZE = MAX_KERNEL_SIZE
 
 
 def odd_size(half_width: float, name: str = "size") -> int:
     """Odd kernel side ``2 * ceil(half_width) + 1``, checked against :data:`MAX_AUTO_SIZE`."""
-    n = 2 * int(math.ceil(max(float(half_width), 0.0))) + 1
+    hw = float(half_width)
+    if not math.isfinite(hw) or hw > MAX_AUTO_SIZE:
+        raise ParameterError(
+            f"{name}: the kernel would be wider than {MAX_AUTO_SIZE} pixels (got a half-width of {hw:g}); check the parameter's units"
+        )
+    n = 2 * int(math.ceil(max(hw, 0.0))) + 1
     if n > MAX_AUTO_SIZE:
         raise ParameterError(
             f"{name}: the kernel would be {n}x{n} pixels (limit {MAX_AUTO_SIZE}); "
-            "check the parameter's units or pass an explicit size"
+            "check the parameter's units"
         )
     return n
 

@@ -50,7 +50,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import ParameterError, as_param, check_image, check_scalar
+from .._checks import (
+    ParameterError,
+    as_param,
+    check_allocation,
+    check_image,
+    check_scalar,
+    check_size,
+)
 from ..functional.conv import blur, blur_separable
 from ._utils import normalize_kernel, odd_size, pad_kernel
 
@@ -81,9 +88,7 @@ def _dtype_of(*values, dtype=None):
 
 
 def _check_size(size, name: str = "size") -> int:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
-        raise ParameterError(f"{name}: expected a positive odd integer, got {size!r}")
-    return size
+    return check_size(size, name)
 
 
 def _work_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
@@ -132,7 +137,9 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
     r = as_param(radius, "radius", device=device, dtype=_dtype_of(radius, dtype=dtype), low=0.0)
     if size is None:
         size = odd_size(math.ceil(float(r.detach().max()) - 0.5), "radius")
-    size = _check_size(size)
+    # up to 4097: the optics builders sample their pupil on grids this large
+    size = check_size(size, limit=4097)
+    check_allocation("size", (r.shape[0], size + 1, size + 1), itemsize=8)
     work = _work_dtype(r.dtype, r.device)
     rw = r.to(work).clamp_min(_MIN_RADIUS)[:, None, None]
     # G on the (size + 1)^2 lattice of pixel corners, then the four-corner difference

@@ -55,8 +55,10 @@ from .._checks import (
     check_choice,
     check_image,
     check_scalar,
+    check_size,
     float_dtype,
 )
+from .._seeds import check_seed
 from ..functional.conv import blur
 from ._utils import kernel_grid, odd_size
 
@@ -77,9 +79,7 @@ _PROFILES = ("uniform", "imagenet-c")
 def _check_size(size, name: str = "size") -> int | None:
     if size is None:
         return None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
-        raise ParameterError(f"{name}: expected an odd positive int (kernel side), got {size!r}")
-    return size
+    return check_size(size, name)
 
 
 def _splat(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tensor:
@@ -336,9 +336,7 @@ def _generators(generator, seed, batch: int) -> list[torch.Generator | None]:
     if generator is not None and seed is not None:
         raise ParameterError("seed: give either generator or seed, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise DTypeError(f"seed: expected an int, got {type(seed).__name__} {seed!r}")
-        return [torch.Generator().manual_seed(seed)]
+        return [torch.Generator().manual_seed(check_seed(seed))]
     if generator is None or isinstance(generator, torch.Generator):
         return [generator]
     if isinstance(generator, Sequence) and all(isinstance(g, torch.Generator) for g in generator):
