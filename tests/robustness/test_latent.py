@@ -153,3 +153,45 @@ def test_mean_interval_covers_the_mean():
 def test_bad_input_is_a_typed_error(call):
     with pytest.raises((BlurkitError, ShapeError)):
         call()
+
+
+def test_cross_fitted_probe_scores_each_image_with_a_probe_that_never_saw_it():
+    from blurkit.robustness.latent import CrossFittedProbe
+
+    x, y = _clusters(n_per=10, spread=0.5, seed=5)
+    cf = CrossFittedProbe(x, y, folds=5, seed=0)
+    assert torch.bincount(cf.fold).tolist() == [6] * 5
+    assert (cf.predict(x) == y).float().mean() > 0.9
+    # a memorising probe would be right on a relabelled image; a cross-fitted one is not
+    y2 = y.clone()
+    y2[0] = (y[0] + 1) % 3
+    assert CrossFittedProbe(x, y2, folds=5).predict(x)[0] == y[0]
+    with pytest.raises(ParameterError, match="folds"):
+        CrossFittedProbe(x[:3], y[:3], folds=5)
+
+
+def test_undefined_reason_names_one_image_per_class():
+    from blurkit.robustness.latent import undefined_reason
+
+    assert undefined_reason(torch.tensor([0, 0, 1])) is None
+    assert "one image per class" in undefined_reason(torch.arange(5))
+    assert undefined_reason(None) == "no labels"
+
+
+def test_latent_structure_rows_and_undefined_label_metrics():
+    from blurkit.models.cifar import ResNet9
+    from blurkit.robustness.structure import latent_structure
+
+    torch.manual_seed(0)
+    nets = {"a": ResNet9(widths=(4, 8, 8, 8)).eval(), "b": ResNet9(widths=(4, 8, 8, 16)).eval()}
+    data = [(torch.rand(3, 16, 16), i % 3) for i in range(15)]
+    rows = latent_structure(nets, data, folds=3, k=20)
+    assert [r["model"] for r in rows] == ["a", "b"]
+    assert rows[0]["cka_to_reference"] == pytest.approx(1.0)
+    assert 0 <= rows[1]["cka_to_reference"] <= 1
+    assert rows[0]["knn_k"] == 14 and 0 <= rows[0]["knn_accuracy"] <= 1
+    assert rows[0]["dim"] == 8 and rows[1]["dim"] == 16
+    # one image per class: label metrics are undefined, and say why
+    single = [(torch.rand(3, 16, 16), i) for i in range(4)]
+    r = latent_structure(nets, single)[0]
+    assert r["knn_accuracy"] is None and "one image per class" in r["undefined"]

@@ -56,6 +56,8 @@ __all__ = [
     "knn_predict",
     "knn_correct",
     "LinearProbe",
+    "CrossFittedProbe",
+    "undefined_reason",
     "linear_cka",
     "class_separation",
     "mean_interval",
@@ -298,6 +300,90 @@ class LinearProbe:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """``(N,)`` predicted class indices."""
         return self.decision_function(x).argmax(1)
+
+
+class CrossFittedProbe:
+    """Linear probes cross-fitted over folds of one labelled set, so every image is scored by
+    a probe that never saw it.
+
+    The images are dealt into ``folds`` folds by a seeded permutation; probe ``f`` is
+    fitted on the clean embeddings outside fold ``f``. :meth:`predict` scores image ``i``
+    (clean or blurred) with the probe of its own fold. Fitted once on the clean cell and
+    reused for every blurred cell, so all cells are scored by the same probes.
+
+    Args:
+        clean: ``(N, D)`` clean embeddings.
+        labels: ``(N,)`` class indices.
+        folds: number of folds (at least 2, at most ``N``).
+        seed: seed of the fold assignment.
+        C: the probes' inverse regularisation strength.
+
+    Example:
+        >>> x = torch.cat([torch.randn(20, 3) + 3, torch.randn(20, 3) - 3])
+        >>> y = torch.tensor([0] * 20 + [1] * 20)
+        >>> float((CrossFittedProbe(x, y).predict(x) == y).float().mean())
+        1.0
+    """
+
+    def __init__(
+        self,
+        clean: torch.Tensor,
+        labels: torch.Tensor,
+        folds: int = 5,
+        seed: int = 0,
+        C: float = 1.0,
+    ) -> None:
+        clean = _check_embeddings(clean, "clean")
+        labels = _check_labels(labels, clean.shape[0])
+        n = clean.shape[0]
+        folds = check_int(folds, "folds", low=2)
+        if folds > n:
+            raise ParameterError(f"folds: expected at most {n} (one image per fold), got {folds}")
+        g = torch.Generator().manual_seed(int(seed))
+        self.fold = torch.empty(n, dtype=torch.long)
+        self.fold[torch.randperm(n, generator=g)] = torch.arange(n) % folds
+        c = int(labels.max()) + 1
+        self.probes = []
+        for f in range(folds):
+            train = (self.fold != f).to(clean.device)
+            self.probes.append(LinearProbe(C=C).fit(clean[train], labels[train], num_classes=c))
+
+    def predict(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` class indices: image ``i`` by the probe of its fold."""
+        x = _check_embeddings(embeddings, "embeddings")
+        if x.shape[0] != self.fold.shape[0]:
+            raise ShapeError(
+                f"embeddings: expected {self.fold.shape[0]} rows (the images the probes were "
+                f"cross-fitted on), got {x.shape[0]}"
+            )
+        out = torch.empty(x.shape[0], dtype=torch.long)
+        for f, probe in enumerate(self.probes):
+            rows = (self.fold == f).nonzero().squeeze(1)
+            if rows.numel():
+                out[rows] = probe.predict(x[rows.to(x.device)]).cpu()
+        return out
+
+
+def undefined_reason(labels: torch.Tensor | None) -> str | None:
+    """Why label-based metrics (kNN, probe, separation) are undefined on this set, or ``None``.
+
+    They need labels, at least two classes, and some class with two images or more:
+    with one image per class, leave-one-out kNN and a cross-fitted probe can never be
+    right, and a zero there would say nothing about the embedding.
+
+    >>> undefined_reason(torch.tensor([0, 1, 2]))
+    'one image per class: no image has a same-class neighbour'
+    """
+    if labels is None:
+        return "no labels"
+    if labels.numel() == 0:
+        return "no images"
+    _, counts = torch.unique(labels, return_counts=True)
+    if counts.numel() < 2:
+        return "one class only"
+    if int(counts.max()) < 2:
+        return "one image per class: no image has a same-class neighbour"
+    return None
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
