@@ -14,6 +14,16 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._model_options import (
+    CLASSES_OPTION,
+    INPUT_SIZE_OPTION,
+    MEAN_OPTION,
+    NUM_CLASSES_OPTION,
+    STD_OPTION,
+    TRUST_PICKLE_OPTION,
+    WEIGHTS_OPTION,
+    model_kwargs,
+)
 
 #: defaults of the main job (chosen so that it finishes in under 3 minutes on a 2-core CPU)
 MAIN_JOB = {
@@ -90,9 +100,13 @@ def run_evaluate(
     report: bool = True,
     report_path: Path | None = None,
     quiet: bool = False,
+    model_options: dict | None = None,
 ):
     """What ``blurkit evaluate`` does, callable from Python: load the models and
     the dataset, run :func:`blurkit.robustness.evaluate`, render the report.
+    ``model_options`` are :func:`blurkit.models.load_model` keyword arguments
+    (``weights``, ``num_classes``, ``classes``, ``mean``, ``std``, ``input_size``,
+    ``trust_pickle``) applied to every model.
     Returns the :class:`~blurkit.robustness.evaluate.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -104,13 +118,29 @@ def run_evaluate(
     ctx = init_distributed(device)
     names = list(models) if models else [default_model()]
     loaded = {}
+    model_options = dict(model_options or {})
+    if model_options.get("weights") and len(names) > 1:
+        raise BlurkitError("--weights: give one --model with it (the weights are for one network)")
     for n in names:
-        m = load_model(n, device=str(ctx.device) if ctx.world > 1 else (device or "cpu"))
+        m = load_model(
+            n, device=str(ctx.device) if ctx.world > 1 else (device or "cpu"), **model_options
+        )
         loaded[getattr(m, "name", None) or n] = m
     first = next(iter(loaded.values()))
+    generic = getattr(first, "info", {}).get("generic_classes", False)
     ds = open_dataset(
-        data, classes=getattr(first, "classes", None), preprocess=getattr(first, "preprocess", None)
+        data,
+        classes=None if generic else getattr(first, "classes", None),
+        preprocess=getattr(first, "preprocess", None),
     )
+    for m in loaded.values():  # models without class names take the dataset's folder names
+        if getattr(m, "info", {}).get("generic_classes"):
+            if len(ds.classes) != m.num_classes:
+                raise BlurkitError(
+                    f"classes: the model has {m.num_classes} outputs but the data has "
+                    f"{len(ds.classes)} classes; pass --classes FILE (one name per line)"
+                )
+            m.classes = list(ds.classes)
     skipped = getattr(ds, "skipped", None)
     if skipped and ctx.is_main and not quiet:
         console.print(
@@ -222,12 +252,20 @@ def evaluate_command(
     overwrite: bool = typer.Option(False, help="Discard results in OUT made with other arguments."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    weights: Path = WEIGHTS_OPTION,
+    num_classes: int = NUM_CLASSES_OPTION,
+    classes: Path = CLASSES_OPTION,
+    mean: str = MEAN_OPTION,
+    std: str = STD_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
+    trust_pickle: bool = TRUST_PICKLE_OPTION,
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
 
     t0 = time.perf_counter()
     try:
+        opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
         r = run_evaluate(
             model,
             data,
@@ -249,6 +287,7 @@ def evaluate_command(
             overwrite=overwrite,
             report=report,
             quiet=quiet,
+            model_options=opts,
         )
     except BlurkitError as e:
         fail(str(e))

@@ -140,7 +140,7 @@ def _count_outputs(net: nn.Module, size: int) -> int:
     net.eval()  # a probe must not touch BatchNorm statistics
     try:
         with torch.no_grad():
-            out = net(torch.zeros(1, 3, size, size))
+            out = net(torch.zeros(2, 3, size, size))  # batch 2: exports often specialise 1
     except Exception as e:
         raise ParameterError(
             f"model: a ({size}x{size}) probe to count the outputs failed ({type(e).__name__}: "

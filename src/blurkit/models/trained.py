@@ -150,6 +150,9 @@ def build_model(
             )
         if not clf.info.get("arch"):
             raise ParameterError(f"finetune: cannot tell the architecture of {finetune}")
+        if clf.info.get("generic_classes") and clf.num_classes == len(classes):
+            clf.classes = list(classes)  # a model without names takes the data's
+            clf.info.pop("generic_classes", None)
         if list(clf.classes) != list(classes):
             raise ParameterError(
                 f"finetune: the checkpoint's classes {list(clf.classes)[:5]}... differ from "
