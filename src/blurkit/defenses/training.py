@@ -153,7 +153,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
+        if "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
             raise ParameterError(
                 f"checkpoint: {path} is not a torch file ({e}); delete it to start over"
             ) from e

@@ -110,15 +110,19 @@ def _cifar_parameters(cls: str, kw: dict, num_classes: int) -> int:
             n += c * w * 9 + w * w * 9 + 4 * w
             c = w
         return n + w3 * num_classes
-    if cls == "ResNet9":
+    if cls == "ResNet9":  # conv + BN (2 per channel) blocks, residuals in stages 1 and 3
         w0, w1, w2, w3 = kw.get("widths", (64, 128, 256, 512))
-        n = 3 * w0 * 9 + w0 * w1 * 9 + 2 * w1 * w1 * 9 + w1 * w2 * 9 + w2 * w3 * 9
-        return n + 2 * w3 * w3 * 9 + w3 * num_classes
+        n = 3 * w0 * 9 + 2 * w0 + w0 * w1 * 9 + 2 * w1 + 2 * (w1 * w1 * 9 + 2 * w1)
+        n += w1 * w2 * 9 + 2 * w2 + w2 * w3 * 9 + 2 * w3 + 2 * (w3 * w3 * 9 + 2 * w3)
+        return n + w3 * num_classes
     depth, width = kw.get("n", 3), kw.get("width", 16)
-    n, c = 3 * width * 9, width
-    for c_out in (width, 2 * width, 4 * width):
-        n += depth * (c * c_out * 9 + c_out * c_out * 9 + c * c_out) + (depth - 1) * c * c
-        c = c_out
+    n, c = 3 * width * 9 + 2 * width, width
+    for stage, c_out in enumerate((width, 2 * width, 4 * width)):
+        for i in range(depth):
+            n += c * c_out * 9 + c_out * c_out * 9 + 4 * c_out
+            if (i == 0 and stage > 0) or c != c_out:  # projection shortcut
+                n += c * c_out + 2 * c_out
+            c = c_out
     return n + c * num_classes + num_classes
 
 

@@ -203,7 +203,7 @@ def torch_load_weights(path: str | os.PathLike):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
+        if "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
             raise ParameterError(f"weights: {str(path)!r} is not a torch file ({e})") from e
         glob = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln), "")
         raise UnsafeFileError(
