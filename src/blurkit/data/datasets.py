@@ -177,8 +177,17 @@ class TarImageDataset(ImageDataset):
         super().__init__(preprocess, str(path))
         try:
             self.index = index_archive(path)
+        except ParameterError:
+            raise
         except Exception as e:
             raise ParameterError(f"source: could not read the archive {str(path)!r}: {e}") from e
+        self.skipped.extend(self.index.skipped)  # members over the size cap, never read
+        if self.index.skipped:
+            warnings.warn(
+                f"{path}: skipped {len(self.index.skipped)} member(s) over the size cap, e.g. "
+                f"{self.index.skipped[0][0]} (see dataset.skipped)",
+                stacklevel=2,
+            )
         self._pos = list(range(len(self.index.members)))
         self.classes, lut = _class_map(self.index.folders, classes, str(path))
         self.keys = [f"{path}::{m}" for m in self.index.members]
