@@ -108,3 +108,19 @@ def test_finetune_a_torchvision_model_from_weights(tree, tmp_path):
     clf = load_trained(out)
     assert clf.info["arch"] == "torchvision:resnet18" and clf.classes == ["a", "b"]
     assert clf(torch.rand(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_npz_training_data_is_read_without_pickle(tmp_path):
+    from blurkit.defenses.methods import load_training_arrays
+
+    np.savez(tmp_path / "obj.npz", images=np.array([_Payload(tmp_path / "PWNED")], dtype=object),
+             labels=np.zeros(1, np.int64))  # fmt: skip
+    with pytest.raises(ParameterError, match="could not read"):
+        load_training_arrays(tmp_path / "obj.npz")
+    assert not (tmp_path / "PWNED").exists()
+    np.savez(tmp_path / "bad.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.zeros(3))
+    with pytest.raises(ParameterError, match="labels must be 2 integers"):
+        load_training_arrays(tmp_path / "bad.npz")
+    np.savez(tmp_path / "ok.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=[0, 1])
+    x, y, classes = load_training_arrays(tmp_path / "ok.npz")
+    assert x.shape == (2, 8, 8, 3) and classes == ["0", "1"]

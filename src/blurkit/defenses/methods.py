@@ -287,6 +287,43 @@ def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.stack(arrays), np.asarray(labels, np.int64), classes
 
 
+def _read_npz(src: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """An ``.npz`` of uint8 ``images (N, H, W, 3)``, int ``labels (N,)`` and optional
+    ``classes``, read without pickle (``allow_pickle=False``) and validated."""
+    import zipfile
+
+    try:
+        with np.load(src, allow_pickle=False) as z:
+            if "images" not in z or "labels" not in z:
+                raise ParameterError(f"data: {src} needs 'images' and 'labels' arrays")
+            images, labels = z["images"], z["labels"]
+            classes = [str(c) for c in z["classes"]] if "classes" in z else None
+    except ParameterError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:  # object arrays, corrupt
+        raise ParameterError(f"data: could not read {src} as an .npz of arrays ({e})") from e
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ParameterError(
+            f"data: {src}: images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}"
+        )
+    if (
+        labels.ndim != 1
+        or len(labels) != len(images)
+        or not np.issubdtype(labels.dtype, np.integer)
+    ):
+        raise ParameterError(
+            f"data: {src}: labels must be {len(images)} integers, got {labels.shape} {labels.dtype}"
+        )
+    labels = labels.astype(np.int64)
+    if len(labels) and labels.min() < 0:
+        raise ParameterError(f"data: {src}: labels must be non-negative")
+    n = int(labels.max()) + 1 if len(labels) else 0
+    classes = classes or [str(i) for i in range(n)]
+    if n > len(classes):
+        raise ParameterError(f"data: {src}: label {n - 1} but only {len(classes)} classes")
+    return torch.from_numpy(images), torch.from_numpy(labels), classes
+
+
 def load_training_arrays(
     source: str | os.PathLike, cache: str | os.PathLike | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -304,11 +341,7 @@ def load_training_arrays(
     if not src.exists():
         raise ParameterError(f"data: {src} does not exist")
     if src.suffix == ".npz":
-        z = np.load(src)
-        classes = [str(c) for c in z["classes"]] if "classes" in z else None
-        labels = z["labels"].astype(np.int64)
-        classes = classes or [str(i) for i in range(int(labels.max()) + 1)]
-        return torch.from_numpy(z["images"]), torch.from_numpy(labels), classes
+        return _read_npz(src)
     cached = None
     if cache is not None:
         st = src.stat()
