@@ -20,6 +20,7 @@ __all__ = [
     "STD_OPTION",
     "INPUT_SIZE_OPTION",
     "TRUST_PICKLE_OPTION",
+    "LABEL_SPACE_OPTION",
     "model_kwargs",
 ]
 
@@ -49,6 +50,14 @@ TRUST_PICKLE_OPTION = typer.Option(
     "--trust-pickle",
     help="Allow a pickled full model (torch.save(model)). Loading it can run code: "
     "only for files you trust.",
+)
+
+LABEL_SPACE_OPTION = typer.Option(
+    "auto",
+    "--label-space",
+    help="auto: a model with more classes than the data is scored on the data's classes by "
+    "restricting its logits (ImageNet-R/A style; stated in the model's name); full: arg-max "
+    "over every class of the model.",
 )
 
 

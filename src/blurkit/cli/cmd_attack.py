@@ -58,20 +58,17 @@ def _load_images(data: str, model, limit: int | None):
     import torch
 
     from ..data import open_dataset
+    from ..models import Classifier
+    from ..models.label_space import match_label_space
 
-    generic = getattr(model, "info", {}).get("generic_classes", False)
+    generic = isinstance(model, Classifier) and model.info.get("generic_classes", False)
     ds = open_dataset(
         data,
         classes=None if generic else getattr(model, "classes", None),
         preprocess=getattr(model, "preprocess", None),
     )
-    if generic:  # a model without class names takes the dataset's folder names
-        if len(ds.classes) != model.num_classes:
-            raise BlurkitError(
-                f"classes: the model has {model.num_classes} outputs but the data has "
-                f"{len(ds.classes)} classes; pass --classes FILE (one name per line)"
-            )
-        model.classes = list(ds.classes)
+    if generic:  # a model without class names takes the dataset's folder names (in place)
+        match_label_space(model, ds.classes)
     from ..robustness.evaluate import spread_positions
 
     n = len(ds) if not limit else min(int(limit), len(ds))

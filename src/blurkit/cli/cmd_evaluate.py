@@ -17,6 +17,7 @@ from ._app import app, console, fail
 from ._model_options import (
     CLASSES_OPTION,
     INPUT_SIZE_OPTION,
+    LABEL_SPACE_OPTION,
     MEAN_OPTION,
     NUM_CLASSES_OPTION,
     STD_OPTION,
@@ -77,6 +78,19 @@ def _parse_floats(text: str, name: str) -> list[float]:
         fail(f"{name}: expected comma-separated numbers, got {text!r}")
 
 
+def _match_label_spaces(loaded: dict, classes, label_space: str) -> dict:
+    from ..models import Classifier
+    from ..models.label_space import match_label_space
+
+    out = {}
+    for name, m in loaded.items():
+        if isinstance(m, Classifier) and (label_space == "auto" or m.info.get("generic_classes")):
+            m = match_label_space(m, classes, "auto")
+            name = m.name if m.info.get("label_space") else name
+        out[name] = m
+    return out
+
+
 def run_evaluate(
     models: list[str] | None = None,
     data: str = "sample",
@@ -101,12 +115,16 @@ def run_evaluate(
     report_path: Path | None = None,
     quiet: bool = False,
     model_options: dict | None = None,
+    label_space: str = "auto",
 ):
     """What ``blurkit evaluate`` does, callable from Python: load the models and
     the dataset, run :func:`blurkit.robustness.evaluate`, render the report.
     ``model_options`` are :func:`blurkit.models.load_model` keyword arguments
     (``weights``, ``num_classes``, ``classes``, ``mean``, ``std``, ``input_size``,
-    ``trust_pickle``) applied to every model.
+    ``trust_pickle``) applied to every model. ``label_space``: ``auto`` scores a model
+    with more classes than the data on the data's classes by restricting its logits
+    (ImageNet-R/A style; the model's name then says ``@<k>-of-<n>-classes``), ``full``
+    maps the folders into the model's whole output.
     Returns the :class:`~blurkit.robustness.evaluate.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -127,20 +145,14 @@ def run_evaluate(
         )
         loaded[getattr(m, "name", None) or n] = m
     first = next(iter(loaded.values()))
-    generic = getattr(first, "info", {}).get("generic_classes", False)
+    full = label_space == "full" and not getattr(first, "info", {}).get("generic_classes")
     ds = open_dataset(
         data,
-        classes=None if generic else getattr(first, "classes", None),
+        classes=getattr(first, "classes", None) if full else None,
         preprocess=getattr(first, "preprocess", None),
     )
-    for m in loaded.values():  # models without class names take the dataset's folder names
-        if getattr(m, "info", {}).get("generic_classes"):
-            if len(ds.classes) != m.num_classes:
-                raise BlurkitError(
-                    f"classes: the model has {m.num_classes} outputs but the data has "
-                    f"{len(ds.classes)} classes; pass --classes FILE (one name per line)"
-                )
-            m.classes = list(ds.classes)
+    if getattr(ds, "classes", None) is not None:
+        loaded = _match_label_spaces(loaded, ds.classes, label_space)
     skipped = getattr(ds, "skipped", None)
     if skipped and ctx.is_main and not quiet:
         console.print(
@@ -259,6 +271,7 @@ def evaluate_command(
     std: str = STD_OPTION,
     input_size: int = INPUT_SIZE_OPTION,
     trust_pickle: bool = TRUST_PICKLE_OPTION,
+    label_space: str = LABEL_SPACE_OPTION,
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
@@ -288,6 +301,7 @@ def evaluate_command(
             report=report,
             quiet=quiet,
             model_options=opts,
+            label_space=label_space,
         )
     except BlurkitError as e:
         fail(str(e))

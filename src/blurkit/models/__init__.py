@@ -18,6 +18,7 @@ from ._register import BUNDLED_CIFAR, BUNDLED_CIFAR_ROBUST
 from .architectures import ALIASES, ARCHITECTURES, estimate_parameters, instantiate
 from .cifar import CIFAR10_CLASSES, AirNet, ResNet9, ResNet20
 from .imagenet import efficientnet_lite0_weights_path, imagenet_classes
+from .label_space import match_label_space, restrict_classes
 from .registry import (
     DOWNLOAD,
     list_models,
@@ -55,7 +56,9 @@ __all__ = [
     "load_model",
     "load_state_file",
     "load_trained",
+    "match_label_space",
     "model_info",
     "register_model",
+    "restrict_classes",
     "save_model",
 ]

@@ -330,6 +330,10 @@ def _library_model(lib: str, arch: str, weights, **kwargs) -> Classifier:
         pre = ResizeCenterCrop(256, 224, "bilinear")
     clf = Classifier(net, mean, std, _imagenet_classes(n), size, preprocess=pre)
     clf.info.update({"arch": f"{lib}:{arch}", "arch_kwargs": dict(kwargs)})
+    if n == 1000:  # folders may be named by class names as well as synsets
+        from .imagenet import imagenet_classes
+
+        clf.info["class_names"] = imagenet_classes()[1]
     if n != 1000:
         clf.info["generic_classes"] = True
     return clf
