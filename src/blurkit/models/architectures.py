@@ -149,17 +149,28 @@ def _library_builder(arch: str):
     return build
 
 
-def _meta_parameters(build, kwargs: dict, arch: str) -> int:
+def _meta_parameters(build, kwargs: dict, arch: str) -> int | None:
+    """Parameters and buffers of ``build(**kwargs)`` built on the meta device (no memory);
+    None when the architecture cannot be built there (e.g. it calls ``.item()``)."""
     try:
         with torch.device("meta"):
             net = build(**kwargs)
     except ParameterError:
         raise
-    except Exception as e:  # bad kwargs for this architecture
-        raise ParameterError(
-            f"model: {arch} does not take {kwargs} ({type(e).__name__}: {e})"
-        ) from e
+    except Exception:
+        return None
     return sum(p.numel() for p in net.parameters()) + sum(b.numel() for b in net.buffers())
+
+
+def _coarse_check(kwargs: dict, arch: str) -> None:
+    """Fallback bound when no meta build is possible: every integer kwarg at most 10**6."""
+    for k, v in kwargs.items():
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        for x in vals:
+            if isinstance(x, int) and not isinstance(x, bool) and not -1 <= x <= 10**6:
+                raise ParameterError(
+                    f"model: {arch} keyword {k}={v!r} is out of range (|x| <= 10**6)"
+                )
 
 
 def estimate_parameters(arch: str, kwargs: dict | None = None, num_classes: int = 10) -> int:
@@ -173,7 +184,10 @@ def estimate_parameters(arch: str, kwargs: dict | None = None, num_classes: int 
     if arch in ARCHITECTURES:
         _, cls, defaults = ARCHITECTURES[arch]
         return _cifar_parameters(cls, _cifar_kwargs(cls, {**defaults, **kwargs}), num_classes)
-    return _meta_parameters(_library_builder(arch), kwargs, arch)
+    n = _meta_parameters(_library_builder(arch), kwargs, arch)
+    if n is None:
+        raise ParameterError(f"model: cannot count the parameters of {arch} with {kwargs}")
+    return n
 
 
 def instantiate(arch: str, kwargs: dict | None = None, num_classes: int | None = None) -> nn.Module:
@@ -201,7 +215,11 @@ def instantiate(arch: str, kwargs: dict | None = None, num_classes: int | None =
         if not isinstance(v, (int, float, str, bool, type(None), list, tuple)):
             raise ParameterError(f"model: {arch} keyword {k!r} must be a plain value, got {v!r}")
     if kwargs:  # sizes may come from a file: count before building
-        check_allocation(f"model {arch} ({kwargs})", _meta_parameters(build, kwargs, arch))
+        n = _meta_parameters(build, kwargs, arch)
+        if n is None:
+            _coarse_check(kwargs, arch)
+        else:
+            check_allocation(f"model {arch} ({kwargs})", n)
     try:
         return build(**kwargs)
     except ParameterError:

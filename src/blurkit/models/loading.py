@@ -271,7 +271,7 @@ def _load_safetensors_model(path: Path, weights, kwargs: dict) -> Classifier:
         raise ParameterError(
             f"weights: {path.name} already holds the weights; pass one or the other"
         )
-    _, meta = _read_safetensors(path)
+    _, meta = _read_safetensors(path, tensors=False)
     src = repr(str(path))
     if "blurkit_model" in meta:
         from .architectures import ARCHITECTURES

@@ -175,14 +175,17 @@ STATE_CONTAINERS = (
 )
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_safetensors(
+    path: Path, tensors: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, metadata)`` of a safetensors file (``tensors=False``: metadata only)."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), "pt") as f:
             meta = dict(f.metadata() or {})
-        return load_file(str(path)), meta
+        return (load_file(str(path)) if tensors else {}), meta
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ParameterError(
             f"weights: {str(path)!r} is not a readable safetensors file ({type(e).__name__}: {e})"
