@@ -88,6 +88,10 @@ def test_train_takes_the_registry_architecture_names(tree, tmp_path):
     assert r.exit_code == 0, r.output
     clf = load_trained(out)
     assert clf.info["arch"] == "airnet" and clf.classes == ["a", "b"]
+    from blurkit.models import load_model
+
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(load_model(out)(x), clf(x))  # evaluate --model <train output>
     r = CliRunner().invoke(
         app, ["train", "--data", str(tree), "--out", str(tmp_path / "x"),
               "--model", "cifar10_airnet-baseline", *_FAST],

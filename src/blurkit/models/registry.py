@@ -384,7 +384,7 @@ def load_model(
     - an architecture: ``airnet``, ``resnet9``, ... (:data:`~blurkit.models.ARCHITECTURES`),
       ``timm:<arch>`` or ``torchvision:<arch>`` -- with ``weights=<file>``;
     - a file: written by :func:`save_model` (``.safetensors``), by ``blurkit train``
-      (``model.pt``, ``model.safetensors``), a TorchScript archive (``torch.jit.save``),
+      (``model.pt``, ``model.safetensors``, or its output directory), a TorchScript archive (``torch.jit.save``),
       a ``torch.export`` program (``.pt2``), or -- only with ``trust_pickle=True`` --
       a pickled full model (``torch.save(model)``).
 
@@ -446,6 +446,12 @@ def load_model(
         model = _library_model(lib, arch, weights, **kwargs)
     elif os.path.isfile(name):
         model = load_model_file(name, weights=weights, trust_pickle=trust_pickle, **kwargs)
+    elif os.path.isdir(name) and os.path.isfile(os.path.join(name, "model.pt")):
+        from .trained import load_trained  # a blurkit train output directory
+
+        if weights is not None or kwargs:
+            raise ParameterError(f"model: {name} is a training output; it takes no weights=")
+        model = load_trained(name)
     else:
         _entry(name)  # raises with the list of names
         raise AssertionError  # pragma: no cover
