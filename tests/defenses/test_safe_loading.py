@@ -128,3 +128,18 @@ def test_npz_training_data_is_read_without_pickle(tmp_path):
     np.savez(tmp_path / "ok.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=[0, 1])
     x, y, classes = load_training_arrays(tmp_path / "ok.npz")
     assert x.shape == (2, 8, 8, 3) and classes == ["0", "1"]
+
+
+@pytest.mark.parametrize("how", ["model", "weights"])
+def test_evaluate_never_runs_a_payload_model(tmp_path, how):
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": _Payload(marker)}, evil)
+    args = (
+        ["--model", str(evil)]
+        if how == "model"
+        else ["--model", "cifar10_resnet20", "--weights", str(evil)]
+    )
+    r = CliRunner().invoke(app, ["evaluate", *args, "--out", str(tmp_path / "o"), "-q"])
+    assert r.exit_code == 2 and "refused" in r.output, r.output
+    assert not marker.exists()
