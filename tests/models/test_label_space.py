@@ -24,6 +24,10 @@ def test_restricted_logits_are_the_kept_columns():
     torch.testing.assert_close(r(x), m(x)[:, [5, 3]], rtol=0, atol=0)
     assert r.classes == ["dog", "cat"] and r.name == "cifar10_resnet20@2-of-10-classes"
     assert match_label_space(m, m.classes) is m
+    order = sorted(m.classes, reverse=True)
+    p = match_label_space(m, order)  # every class, another order: reordered, same name
+    assert p.name == m.name and p.classes == order
+    torch.testing.assert_close(p(x), m(x).flip(1), rtol=0, atol=0)
     with pytest.raises(ParameterError, match="not among"):
         restrict_classes(m, ["cat", "unicorn"])
 

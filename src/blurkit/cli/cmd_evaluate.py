@@ -137,6 +137,12 @@ def run_evaluate(
     names = list(models) if models else [default_model()]
     loaded = {}
     model_options = dict(model_options or {})
+    from ..models.label_space import LABEL_SPACES
+
+    if label_space not in LABEL_SPACES:
+        raise BlurkitError(
+            f"--label-space: expected one of {', '.join(LABEL_SPACES)}, got {label_space!r}"
+        )
     if model_options.get("weights") and len(names) > 1:
         raise BlurkitError("--weights: give one --model with it (the weights are for one network)")
     for n in names:

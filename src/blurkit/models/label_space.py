@@ -51,9 +51,10 @@ def _lookup(model: Classifier) -> dict[str, int]:
 def restrict_classes(model: Classifier, classes: Sequence[str]) -> Classifier:
     """A view of ``model`` whose outputs are only ``classes`` (names or aliases), in that order.
 
-    The network, normalisation and preprocessing are shared with ``model``; the new
-    model's name is ``<name>@<k>-of-<n>-classes`` and ``info['label_space']`` says
-    which classes were kept.
+    The network, normalisation and preprocessing are shared with ``model``; when fewer
+    classes than the model's are kept, the new model's name is
+    ``<name>@<k>-of-<n>-classes`` and ``info['label_space']`` says so (all of them in
+    another order: the same name).
 
     Raises:
         ParameterError: a class the model does not have (by name or alias).
@@ -76,14 +77,17 @@ def restrict_classes(model: Classifier, classes: Sequence[str]) -> Classifier:
     if len(set(index)) != len(index):
         raise ParameterError("classes: two dataset classes map to the same model class")
     n = model.num_classes
+    subset = len(classes) < n  # all n classes: a reordering, not a restriction
     out = Classifier(
         _Subset(model.net, index), model.normalize.mean.flatten().tolist(),
         model.normalize.std.flatten().tolist(), classes, model.input_size,
-        preprocess=model._preprocess, name=f"{model.name}@{len(classes)}-of-{n}-classes",
+        preprocess=model._preprocess,
+        name=f"{model.name}@{len(classes)}-of-{n}-classes" if subset else model.name,
         info=dict(model.info),
     )  # fmt: skip
     out.channels_last = model.channels_last
-    out.info["label_space"] = {"restricted_from": n, "classes": len(classes)}
+    if subset:
+        out.info["label_space"] = {"restricted_from": n, "classes": len(classes)}
     out.info.pop("class_names", None)
     return out.to(model.normalize.mean.device).eval()
 
