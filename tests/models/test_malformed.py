@@ -55,6 +55,7 @@ def test_metadata_naming_itself_is_refused_not_recursed(tmp_path):
         ({"blurkit_model": "airnet", "blurkit_kwargs": "[1, 2]"}, "should be a dict"),
         ({"blurkit_model": "airnet", "blurkit_kwargs": '{"widths": "abc"}'}, "widths"),
         ({"blurkit_model": "airnet", "blurkit_kwargs": '{"depth": 3}'}, "unknown"),
+        ({"blurkit_model": "cifar10_airnet", "blurkit_kwargs": '{"evil": 1}'}, "no keyword"),
         ({"blurkit_model": "airnet-tiny", "blurkit_classes": "{}"}, "should be a list"),
         ({"blurkit_model": "airnet-tiny", "blurkit_classes": '["a"]'}, "1 class names for 10"),
         ({"blurkit_model": "airnet-tiny", "blurkit_input_size": "-3"}, "input_size"),

@@ -170,7 +170,8 @@ def attack_command(
         None,
         "--model",
         "-m",
-        help="Model name or weights path; default: the bundled CIFAR-10 model.",
+        help="Model name, architecture (with --weights) or file (.safetensors, model.pt, "
+        "TorchScript, .pt2); default: the bundled CIFAR-10 model.",
     ),
     data: str = typer.Option(
         "sample",

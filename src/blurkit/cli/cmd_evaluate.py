@@ -221,7 +221,8 @@ def evaluate_command(
         None,
         "--model",
         "-m",
-        help="Model name or weights path (repeat to compare); default: the bundled CIFAR-10 model.",
+        help="Model name, architecture (with --weights) or file (.safetensors, model.pt, "
+        "TorchScript, .pt2); repeat to compare; default: the bundled CIFAR-10 model.",
     ),
     data: str = typer.Option(
         MAIN_JOB["data"],

@@ -4,11 +4,14 @@
 
 1. a registered name (``list_models()``), e.g. the bundled
    ``cifar10_airnet-baseline`` or ``efficientnet_lite0``;
-2. ``"timm:<architecture>"`` or ``"torchvision:<architecture>"``: any
+2. an architecture of :data:`~blurkit.models.architectures.ARCHITECTURES`
+   (``airnet``, ``resnet9``, ...: the names ``blurkit train`` takes);
+3. ``"timm:<architecture>"`` or ``"torchvision:<architecture>"``: any
    architecture of those libraries, with weights from a local file
    (safetensors, or a state dict read by ``torch.load(weights_only=True)``);
-3. a path to a file written by :func:`save_model` (the architecture is read
-   from the file's metadata).
+4. a file (see :mod:`blurkit.models.loading`: ``save_model`` and ``blurkit train``
+   outputs, TorchScript, ``torch.export``; pickled models only with
+   ``trust_pickle=True``) or a ``blurkit train`` output directory.
 
 Nothing is downloaded unless the caller passes ``weights="download"``: the
 library must work offline, and silently fetching a checkpoint would make a
@@ -430,6 +433,9 @@ def load_model(
                     f"num_classes: {name} has {e.num_classes} outputs, got {num_classes}"
                 )
             kwargs["num_classes"] = num_classes
+        if kwargs and not all(builder_takes(e.builder, k) for k in kwargs):
+            bad = [k for k in kwargs if not builder_takes(e.builder, k)]
+            raise ParameterError(f"model: {name} takes no keyword(s) {bad}")
         model = e.builder(weights=weights, **kwargs)
     elif name in ARCHITECTURES:
         model = _architecture_model(name, weights, num_classes, **kwargs)
