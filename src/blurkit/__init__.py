@@ -6,7 +6,7 @@ improve the robustness of classifiers to blur.
 """
 
 from . import corruptions, functional, kernels
-from ._checks import BlurkitError, DTypeError, ParameterError, ShapeError
+from ._checks import BlurkitError, DTypeError, ParameterError, ShapeError, UnsafeFileError
 from .corruptions import SUITES, corrupt, list_corruptions
 from .functional import blur
 
@@ -25,4 +25,5 @@ __all__ = [
     "ShapeError",
     "ParameterError",
     "DTypeError",
+    "UnsafeFileError",
 ]

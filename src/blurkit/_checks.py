@@ -23,6 +23,7 @@ __all__ = [
     "ShapeError",
     "ParameterError",
     "DTypeError",
+    "UnsafeFileError",
     "check_image",
     "check_kernel",
     "check_scalar",
@@ -64,6 +65,11 @@ class DTypeError(BlurkitError, TypeError):
 
 class ParameterError(BlurkitError, ValueError):
     """A parameter value is out of its valid range or unknown."""
+
+
+class UnsafeFileError(BlurkitError, ValueError):
+    """A file holds something that would run code when loaded (a pickled object that is
+    not plain data); it is refused before anything in it runs."""
 
 
 def _describe(x: object) -> str:

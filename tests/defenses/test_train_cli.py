@@ -104,8 +104,8 @@ def test_killed_run_resumes_to_the_same_weights(tiny_data, tmp_path):
     lines = []
     train_model(root, tmp_path / "resumed", **{**kw, "log": lines.append})
     assert any(line.startswith("resumed") for line in lines)
-    a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=False)["state_dict"]
+    a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)["state_dict"]
     assert full["epochs"] == 2
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

@@ -103,7 +103,7 @@ def test_timm_without_weights_warns_and_never_downloads(monkeypatch):
     monkeypatch.setattr(timm, "create_model", spy)
     with pytest.warns(UserWarning, match="randomly initialised"):
         load_model("timm:resnet10t", num_classes=3)
-    assert calls == [False]
+    assert calls and set(calls) == {False}  # (a meta-device build counts the parameters first)
 
 
 def test_wrong_weights_file_is_a_typed_error(tmp_path):

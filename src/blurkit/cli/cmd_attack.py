@@ -19,6 +19,16 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._model_options import (
+    CLASSES_OPTION,
+    INPUT_SIZE_OPTION,
+    MEAN_OPTION,
+    NUM_CLASSES_OPTION,
+    STD_OPTION,
+    TRUST_PICKLE_OPTION,
+    WEIGHTS_OPTION,
+    model_kwargs,
+)
 
 
 def _jsonable(v):
@@ -48,10 +58,17 @@ def _load_images(data: str, model, limit: int | None):
     import torch
 
     from ..data import open_dataset
+    from ..models import Classifier
+    from ..models.label_space import match_label_space
 
+    generic = isinstance(model, Classifier) and model.info.get("generic_classes", False)
     ds = open_dataset(
-        data, classes=getattr(model, "classes", None), preprocess=getattr(model, "preprocess", None)
+        data,
+        classes=None if generic else getattr(model, "classes", None),
+        preprocess=getattr(model, "preprocess", None),
     )
+    if generic:  # a model without class names takes the dataset's folder names (in place)
+        match_label_space(model, ds.classes)
     from ..robustness.evaluate import spread_positions
 
     n = len(ds) if not limit else min(int(limit), len(ds))
@@ -153,7 +170,8 @@ def attack_command(
         None,
         "--model",
         "-m",
-        help="Model name or weights path; default: the bundled CIFAR-10 model.",
+        help="Model name, architecture (with --weights) or file (.safetensors, model.pt, "
+        "TorchScript, .pt2); default: the bundled CIFAR-10 model.",
     ),
     data: str = typer.Option(
         "sample",
@@ -178,6 +196,13 @@ def attack_command(
     batch_size: int = typer.Option(128, help="Images per forward pass."),
     seed: int = typer.Option(0, help="Seed of initial kernels and per-image draws."),
     device: str = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cpu)."),
+    weights: Path = WEIGHTS_OPTION,
+    num_classes: int = NUM_CLASSES_OPTION,
+    classes: Path = CLASSES_OPTION,
+    mean: str = MEAN_OPTION,
+    std: str = STD_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
+    trust_pickle: bool = TRUST_PICKLE_OPTION,
 ) -> None:
     """Adversarial blur: success rate against the SSIM budget, beside fixed blur families."""
     try:
@@ -191,7 +216,8 @@ def attack_command(
             from .cmd_evaluate import default_model
 
             model = default_model()
-        m = load_model(model, device=device or "cpu")
+        opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
+        m = load_model(model, device=device or "cpu", **opts)
         x, y, idx = _load_images(data, m, limit)
         run_attack(
             m, x, y, out, budgets=budgets, kernel=kernel, support_radius=support_radius,

@@ -14,6 +14,17 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._model_options import (
+    CLASSES_OPTION,
+    INPUT_SIZE_OPTION,
+    LABEL_SPACE_OPTION,
+    MEAN_OPTION,
+    NUM_CLASSES_OPTION,
+    STD_OPTION,
+    TRUST_PICKLE_OPTION,
+    WEIGHTS_OPTION,
+    model_kwargs,
+)
 
 #: defaults of the main job (chosen so that it finishes in under 3 minutes on a 2-core CPU)
 MAIN_JOB = {
@@ -67,6 +78,19 @@ def _parse_floats(text: str, name: str) -> list[float]:
         fail(f"{name}: expected comma-separated numbers, got {text!r}")
 
 
+def _match_label_spaces(loaded: dict, classes, label_space: str) -> dict:
+    from ..models import Classifier
+    from ..models.label_space import match_label_space
+
+    out = {}
+    for name, m in loaded.items():
+        if isinstance(m, Classifier) and (label_space == "auto" or m.info.get("generic_classes")):
+            m = match_label_space(m, classes, "auto")
+            name = m.name if m.info.get("label_space") else name
+        out[name] = m
+    return out
+
+
 def run_evaluate(
     models: list[str] | None = None,
     data: str = "sample",
@@ -90,9 +114,17 @@ def run_evaluate(
     report: bool = True,
     report_path: Path | None = None,
     quiet: bool = False,
+    model_options: dict | None = None,
+    label_space: str = "auto",
 ):
     """What ``blurkit evaluate`` does, callable from Python: load the models and
     the dataset, run :func:`blurkit.robustness.evaluate`, render the report.
+    ``model_options`` are :func:`blurkit.models.load_model` keyword arguments
+    (``weights``, ``num_classes``, ``classes``, ``mean``, ``std``, ``input_size``,
+    ``trust_pickle``) applied to every model. ``label_space``: ``auto`` scores a model
+    with more classes than the data on the data's classes by restricting its logits
+    (ImageNet-R/A style; the model's name then says ``@<k>-of-<n>-classes``), ``full``
+    maps the folders into the model's whole output.
     Returns the :class:`~blurkit.robustness.evaluate.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -104,13 +136,29 @@ def run_evaluate(
     ctx = init_distributed(device)
     names = list(models) if models else [default_model()]
     loaded = {}
+    model_options = dict(model_options or {})
+    from ..models.label_space import LABEL_SPACES
+
+    if label_space not in LABEL_SPACES:
+        raise BlurkitError(
+            f"--label-space: expected one of {', '.join(LABEL_SPACES)}, got {label_space!r}"
+        )
+    if model_options.get("weights") and len(names) > 1:
+        raise BlurkitError("--weights: give one --model with it (the weights are for one network)")
     for n in names:
-        m = load_model(n, device=str(ctx.device) if ctx.world > 1 else (device or "cpu"))
+        m = load_model(
+            n, device=str(ctx.device) if ctx.world > 1 else (device or "cpu"), **model_options
+        )
         loaded[getattr(m, "name", None) or n] = m
     first = next(iter(loaded.values()))
+    full = label_space == "full" and not getattr(first, "info", {}).get("generic_classes")
     ds = open_dataset(
-        data, classes=getattr(first, "classes", None), preprocess=getattr(first, "preprocess", None)
+        data,
+        classes=getattr(first, "classes", None) if full else None,
+        preprocess=getattr(first, "preprocess", None),
     )
+    if getattr(ds, "classes", None) is not None:
+        loaded = _match_label_spaces(loaded, ds.classes, label_space)
     skipped = getattr(ds, "skipped", None)
     if skipped and ctx.is_main and not quiet:
         console.print(
@@ -173,7 +221,8 @@ def evaluate_command(
         None,
         "--model",
         "-m",
-        help="Model name or weights path (repeat to compare); default: the bundled CIFAR-10 model.",
+        help="Model name, architecture (with --weights) or file (.safetensors, model.pt, "
+        "TorchScript, .pt2); repeat to compare; default: the bundled CIFAR-10 model.",
     ),
     data: str = typer.Option(
         MAIN_JOB["data"],
@@ -222,12 +271,21 @@ def evaluate_command(
     overwrite: bool = typer.Option(False, help="Discard results in OUT made with other arguments."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    weights: Path = WEIGHTS_OPTION,
+    num_classes: int = NUM_CLASSES_OPTION,
+    classes: Path = CLASSES_OPTION,
+    mean: str = MEAN_OPTION,
+    std: str = STD_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
+    trust_pickle: bool = TRUST_PICKLE_OPTION,
+    label_space: str = LABEL_SPACE_OPTION,
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
 
     t0 = time.perf_counter()
     try:
+        opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
         r = run_evaluate(
             model,
             data,
@@ -249,6 +307,8 @@ def evaluate_command(
             overwrite=overwrite,
             report=report,
             quiet=quiet,
+            model_options=opts,
+            label_space=label_space,
         )
     except BlurkitError as e:
         fail(str(e))

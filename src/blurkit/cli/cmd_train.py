@@ -15,6 +15,16 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._model_options import (
+    CLASSES_OPTION,
+    INPUT_SIZE_OPTION,
+    MEAN_OPTION,
+    NUM_CLASSES_OPTION,
+    STD_OPTION,
+    TRUST_PICKLE_OPTION,
+    WEIGHTS_OPTION,
+    model_kwargs,
+)
 
 
 def _families(text: str | None):
@@ -47,12 +57,21 @@ def train_command(
         ..., "--data", "-d", help="ImageFolder directory, .tar(.gz) archive, .npz, or 'sample'."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (rerun to resume)."),
-    model: str = typer.Option("airnet", "--model", "-m", help="Architecture when from scratch."),
+    model: str = typer.Option(
+        "airnet",
+        "--model",
+        "-m",
+        help="Architecture when from scratch: airnet, airnet-tiny, resnet9, ..., the registry's "
+        "cifar10_airnet / cifar10_resnet9 / cifar10_resnet20, or timm:/torchvision:<arch>.",
+    ),
     method: str = typer.Option(
         "baseline", "--method", help="baseline | augment | adversarial | consistency."
     ),
     finetune: str = typer.Option(
-        None, "--finetune", help="Start from these weights (model.pt, .safetensors or a name)."
+        None,
+        "--finetune",
+        help="Start from this model (model.pt, .safetensors, a name, or an architecture "
+        "with --weights).",
     ),
     epochs: int = typer.Option(1, help="Epochs."),
     batch_size: int = typer.Option(256, help="Global batch size (split across processes)."),
@@ -80,6 +99,13 @@ def train_command(
     adv_fidelity: str = typer.Option("constraint", help="constraint | penalty | none."),
     adv_warm_start: bool = typer.Option(False, help="Warm-start kernels per image."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    weights: Path = WEIGHTS_OPTION,
+    num_classes: int = NUM_CLASSES_OPTION,
+    classes: Path = CLASSES_OPTION,
+    mean: str = MEAN_OPTION,
+    std: str = STD_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
+    trust_pickle: bool = TRUST_PICKLE_OPTION,
 ) -> None:
     """Train or fine-tune with a blur-robustness method: checkpoint.pt, model.pt, summary.json."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -127,6 +153,11 @@ def train_command(
                 bar.console.print(line, highlight=False)
 
         try:
+            model_opts = model_kwargs(
+                weights, num_classes, classes, mean, std, input_size, trust_pickle
+            )
+            if model_opts and not finetune:
+                fail("--weights, --num-classes, ... describe the --finetune model; give --finetune")
             summary = train_model(
                 data,
                 out,
@@ -143,6 +174,7 @@ def train_command(
                 method_options=opts,
                 log=log,
                 progress=progress,
+                model_options=model_opts,
             )
         except BlurkitError as e:
             fail(str(e))

@@ -12,6 +12,14 @@ is indexed once instead:
   in memory. JPEG bytes are already compressed, so this costs about the size
   of the archive, and decoding still happens lazily, per item.
 
+Hostile archives are bounded: a member larger than ``max_member_bytes``
+(:data:`MAX_MEMBER_BYTES`, 256 MiB; no image is that large) is skipped and
+reported in ``ArchiveIndex.skipped`` without being read, members are streamed in
+chunks, and the encoded bytes kept in memory for a compressed archive may not
+exceed ``max_total_bytes`` (default :data:`blurkit._checks.MAX_ALLOC_BYTES`): past
+it a :class:`~blurkit._checks.ParameterError` says to use an uncompressed ``.tar``,
+which is read on demand.
+
 The standard library's ``tarfile`` does the parsing; nothing here is hand-made
 beyond the index.
 """
@@ -20,13 +28,16 @@ from __future__ import annotations
 
 import os
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import numpy as np
 
+from .._checks import ParameterError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_MEMBER_BYTES",
     "ArchiveIndex",
     "index_archive",
     "is_archive",
@@ -36,6 +47,11 @@ __all__ = [
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+#: the largest archive member read as an image (bytes); larger members are skipped
+MAX_MEMBER_BYTES = 256 * 2**20
+
+_CHUNK = 1 << 20
 
 
 def is_archive(path: str | os.PathLike) -> bool:
@@ -58,6 +74,7 @@ class ArchiveIndex:
     offsets: list[int] | None = None
     sizes: list[int] | None = None
     payload: list[bytes] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def read(self, i: int, handle=None) -> bytes:
         """The encoded bytes of member ``i`` (``handle``: an open binary file, reused)."""
@@ -71,34 +88,103 @@ class ArchiveIndex:
             return f.read(self.sizes[i])
 
 
-def index_archive(path: str | os.PathLike) -> ArchiveIndex:
-    """Index the image members of a tar archive in one pass (see the module docstring)."""
+def _read_member(f, size: int, name: str, cap: int) -> bytes:
+    """Stream one member in chunks, never past ``cap`` bytes (the header's size may lie)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = f.read(min(_CHUNK, size - got))
+        if not chunk:
+            break
+        got += len(chunk)
+        if got > cap:
+            raise ParameterError(f"archive: member {name} is larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def index_archive(
+    path: str | os.PathLike,
+    *,
+    max_member_bytes: int | None = None,
+    max_total_bytes: int | None = None,
+) -> ArchiveIndex:
+    """Index the image members of a tar archive in one pass (see the module docstring).
+
+    Args:
+        path: the archive.
+        max_member_bytes: members larger than this are skipped (listed in
+            ``skipped``, never read); default :data:`MAX_MEMBER_BYTES`.
+        max_total_bytes: the most encoded bytes a compressed archive may keep in memory;
+            default :data:`blurkit._checks.MAX_ALLOC_BYTES`.
+
+    Raises:
+        ParameterError: a compressed archive's images exceed ``max_total_bytes``.
+    """
+    from .. import _checks
+
     path = os.fspath(path)
+    cap = MAX_MEMBER_BYTES if max_member_bytes is None else int(max_member_bytes)
+    total_cap = _checks.MAX_ALLOC_BYTES if max_total_bytes is None else int(max_total_bytes)
     compressed = not path.lower().endswith(".tar")
     entries: list[tuple[str, object]] = []
-    with tarfile.open(path, "r:*") as tf:
-        for m in tf:
+    skipped: list[tuple[str, str]] = []
+    total = 0
+    try:
+        tf = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise ParameterError(f"archive: could not open {path} as a tar archive ({e})") from e
+    with tf:
+        members = iter(tf)
+        while True:
+            try:
+                m = next(members)
+            except StopIteration:
+                break
+            except (tarfile.TarError, OSError, EOFError, ValueError) as e:  # truncated, corrupt
+                skipped.append((path, f"archive unreadable after {len(entries)} member(s): {e}"))
+                break
             if not m.isfile() or not m.name.lower().endswith(IMAGE_EXTENSIONS):
                 continue
             p = PurePosixPath(m.name)
             if any(part.startswith(".") for part in p.parts):  # macOS ._ files, hidden dirs
                 continue
+            if m.size > cap:
+                skipped.append(
+                    (f"{path}::{m.name}", f"{m.size} bytes, over the {cap}-byte member cap")
+                )
+                continue
             if compressed:
-                f = tf.extractfile(m)
-                entries.append((m.name, f.read() if f is not None else b""))
+                total += m.size
+                if total > total_cap:
+                    raise ParameterError(
+                        f"archive: {path} holds more than {total_cap / 2**30:.1f} GiB of images, "
+                        "too much to keep in memory from a compressed archive; use an "
+                        "uncompressed .tar (read on demand) or an ImageFolder directory "
+                        "(BLURKIT_MAX_ALLOC_GB raises the limit)"
+                    )
+                try:
+                    f = tf.extractfile(m)
+                    data = _read_member(f, m.size, m.name, cap) if f else b""
+                except (tarfile.TarError, OSError, EOFError) as e:  # truncated stream
+                    skipped.append((f"{path}::{m.name}", f"unreadable: {e}"))
+                    break
+                entries.append((m.name, data))
             else:
                 entries.append((m.name, (m.offset_data, m.size)))
     entries.sort(key=lambda e: e[0])
     members = [e[0] for e in entries]
     folders = [PurePosixPath(n).parent.name for n in members]
     if compressed:
-        return ArchiveIndex(path, members, folders, payload=[e[1] for e in entries])
+        return ArchiveIndex(
+            path, members, folders, payload=[e[1] for e in entries], skipped=skipped
+        )
     return ArchiveIndex(
         path,
         members,
         folders,
         offsets=[e[1][0] for e in entries],
         sizes=[e[1][1] for e in entries],
+        skipped=skipped,
     )
 
 
@@ -120,10 +206,17 @@ def decode_archive_uint8(
         the sorted folder names and the images sorted by member path.
     """
     import io
+    import warnings
 
     from PIL import Image
 
     idx = index_archive(path)
+    if idx.skipped:
+        warnings.warn(
+            f"{path}: skipped {len(idx.skipped)} member(s) over the size cap, e.g. "
+            f"{idx.skipped[0][0]}",
+            stacklevel=2,
+        )
     classes = sorted(set(idx.folders))
     lut = {c: i for i, c in enumerate(classes)}
     arrays = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -178,8 +177,17 @@ class TarImageDataset(ImageDataset):
         super().__init__(preprocess, str(path))
         try:
             self.index = index_archive(path)
+        except ParameterError:
+            raise
         except Exception as e:
             raise ParameterError(f"source: could not read the archive {str(path)!r}: {e}") from e
+        self.skipped.extend(self.index.skipped)  # members over the size cap, never read
+        if self.index.skipped:
+            warnings.warn(
+                f"{path}: skipped {len(self.index.skipped)} member(s) over the size cap, e.g. "
+                f"{self.index.skipped[0][0]} (see dataset.skipped)",
+                stacklevel=2,
+            )
         self._pos = list(range(len(self.index.members)))
         self.classes, lut = _class_map(self.index.folders, classes, str(path))
         self.keys = [f"{path}::{m}" for m in self.index.members]
@@ -204,6 +212,58 @@ class TarImageDataset(ImageDataset):
         state = dict(self.__dict__)
         state["_handle"] = None
         return state
+
+
+def _read_bytes(path: Path) -> bytes:
+    from .._checks import check_allocation
+
+    check_allocation(f"source ({path.name})", path.stat().st_size, itemsize=1)
+    return path.read_bytes()
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """``(images (N, 3, 32, 32) uint8, labels)`` of one batch, through the restricted unpickler."""
+    from ._safe_pickle import safe_load_pickle
+
+    d = safe_load_pickle(_read_bytes(path), str(path))
+    if not isinstance(d, dict) or b"data" not in d:
+        raise ParameterError(f"source: {path} is not a CIFAR batch (no b'data' entry)")
+    data = d[b"data"]
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or (data.shape[1] != 3072)
+    ):
+        got = (
+            f"shape {data.shape} and dtype {data.dtype}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise ParameterError(f"source: {path}: expected data of shape (N, 3072) uint8, got {got}")
+    raw = d.get(b"labels", d.get(b"fine_labels"))
+    if not isinstance(raw, (list, np.ndarray)) or len(raw) != len(data):
+        n = len(raw) if isinstance(raw, (list, np.ndarray)) else type(raw).__name__
+        raise ParameterError(f"source: {path}: expected {len(data)} labels, got {n}")
+    labels = []
+    for v in raw:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ParameterError(f"source: {path}: labels must be non-negative ints, got {v!r}")
+        labels.append(int(v))
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _read_cifar_meta(path: Path) -> list[str]:
+    from ._safe_pickle import safe_load_pickle
+
+    meta = safe_load_pickle(_read_bytes(path), str(path))
+    names = meta.get(b"label_names") if isinstance(meta, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise ParameterError(f"source: {path}: expected a b'label_names' list of names")
+    try:
+        return [n.decode() if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError as e:
+        raise ParameterError(f"source: {path}: a label name is not UTF-8 ({e})") from e
 
 
 class CifarBatchesDataset(Dataset):
@@ -235,16 +295,19 @@ class CifarBatchesDataset(Dataset):
             raise ParameterError(f"source: no CIFAR batch files in {str(root)!r}")
         data, labels = [], []
         for f in files:
-            with open(f, "rb") as fh:
-                d = pickle.load(fh, encoding="bytes")
-            data.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.extend(int(v) for v in d.get(b"labels", d.get(b"fine_labels", [])))
+            x, y = _read_cifar_batch(f)
+            data.append(x)
+            labels.extend(y)
         self.images = torch.from_numpy(np.concatenate(data))
         names = None
         if (meta_dir / "batches.meta").is_file():
-            with open(meta_dir / "batches.meta", "rb") as fh:
-                names = [n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"]]
-        names = names or [str(i) for i in range(max(labels) + 1)]
+            names = _read_cifar_meta(meta_dir / "batches.meta")
+        if labels and names is not None and max(labels) >= len(names):
+            raise ParameterError(
+                f"source: CIFAR label {max(labels)} is out of range for the "
+                f"{len(names)} names in {meta_dir / 'batches.meta'}"
+            )
+        names = names or [str(i) for i in range(max(labels, default=-1) + 1)]
         if classes is not None:
             classes = list(classes)
             lut = {c: i for i, c in enumerate(classes)}

@@ -42,9 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .._checks import ParameterError
+from ..models.architectures import ARCHITECTURES
+from ..models.trained import build_model, load_trained
 from .adversarial import KernelAdversary
 from .consistency import AUGMIX_WEIGHT, consistency_loss
 from .random_blur import SCHEDULES, BlurSchedule, RandomBlur
@@ -64,15 +65,6 @@ __all__ = [
 ]
 
 METHODS = ("baseline", "augment", "adversarial", "consistency")
-
-#: architectures trainable from scratch by name: (module, class, kwargs)
-ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
-    "airnet": ("blurkit.models.cifar", "AirNet", {"widths": (32, 128, 128)}),
-    "airnet-full": ("blurkit.models.cifar", "AirNet", {"widths": (64, 256, 256)}),
-    "airnet-tiny": ("blurkit.models.cifar", "AirNet", {"widths": (8, 16, 16)}),
-    "resnet9": ("blurkit.models.cifar", "ResNet9", {}),
-    "resnet20": ("blurkit.models.cifar", "ResNet20", {}),
-}
 
 
 def _ce(logits, y, info: StepInfo):
@@ -295,6 +287,43 @@ def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.stack(arrays), np.asarray(labels, np.int64), classes
 
 
+def _read_npz(src: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """An ``.npz`` of uint8 ``images (N, H, W, 3)``, int ``labels (N,)`` and optional
+    ``classes``, read without pickle (``allow_pickle=False``) and validated."""
+    import zipfile
+
+    try:
+        with np.load(src, allow_pickle=False) as z:
+            if "images" not in z or "labels" not in z:
+                raise ParameterError(f"data: {src} needs 'images' and 'labels' arrays")
+            images, labels = z["images"], z["labels"]
+            classes = [str(c) for c in z["classes"]] if "classes" in z else None
+    except ParameterError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:  # object arrays, corrupt
+        raise ParameterError(f"data: could not read {src} as an .npz of arrays ({e})") from e
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ParameterError(
+            f"data: {src}: images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}"
+        )
+    if (
+        labels.ndim != 1
+        or len(labels) != len(images)
+        or not np.issubdtype(labels.dtype, np.integer)
+    ):
+        raise ParameterError(
+            f"data: {src}: labels must be {len(images)} integers, got {labels.shape} {labels.dtype}"
+        )
+    labels = labels.astype(np.int64)
+    if len(labels) and labels.min() < 0:
+        raise ParameterError(f"data: {src}: labels must be non-negative")
+    n = int(labels.max()) + 1 if len(labels) else 0
+    classes = classes or [str(i) for i in range(n)]
+    if n > len(classes):
+        raise ParameterError(f"data: {src}: label {n - 1} but only {len(classes)} classes")
+    return torch.from_numpy(images), torch.from_numpy(labels), classes
+
+
 def load_training_arrays(
     source: str | os.PathLike, cache: str | os.PathLike | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -312,11 +341,7 @@ def load_training_arrays(
     if not src.exists():
         raise ParameterError(f"data: {src} does not exist")
     if src.suffix == ".npz":
-        z = np.load(src)
-        classes = [str(c) for c in z["classes"]] if "classes" in z else None
-        labels = z["labels"].astype(np.int64)
-        classes = classes or [str(i) for i in range(int(labels.max()) + 1)]
-        return torch.from_numpy(z["images"]), torch.from_numpy(labels), classes
+        return _read_npz(src)
     cached = None
     if cache is not None:
         st = src.stat()
@@ -341,126 +366,6 @@ def load_training_arrays(
 
 
 # --------------------------------------------------------------------------- models
-
-
-def _cifar_stats():
-    from ..models.cifar import CIFAR10_MEAN, CIFAR10_STD
-
-    return CIFAR10_MEAN, CIFAR10_STD
-
-
-def _instantiate(arch: str, kwargs: dict, num_classes: int) -> nn.Module:
-    import importlib
-
-    if arch not in ARCHITECTURES:
-        raise ParameterError(
-            f"model: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}"
-        )
-    mod, cls, defaults = ARCHITECTURES[arch]
-    kw = {**defaults, **kwargs}
-    if "widths" in kw:
-        kw["widths"] = tuple(kw["widths"])
-    return getattr(importlib.import_module(mod), cls)(num_classes=num_classes, **kw)
-
-
-def _wrap(net, arch, kw, classes, mean, std, size, name=""):
-    from ..models.wrappers import Classifier
-
-    clf = Classifier(net, mean, std, classes, size, name=name)
-    clf.info.update({"arch": arch, "arch_kwargs": kw})
-    return clf
-
-
-def load_trained(path: str | os.PathLike, name: str | None = None):
-    """Load a model written by :func:`train_model` (``model.pt``), a training
-    checkpoint directory, or a bundled-format ``.safetensors`` (AirNet metadata).
-
-    Returns a :class:`~blurkit.models.Classifier` in eval mode.
-    """
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.pt"
-    if not p.exists():
-        raise ParameterError(f"checkpoint: {p} does not exist")
-    if p.suffix == ".safetensors":
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        with safe_open(str(p), "pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("architecture") != "AirNet":
-            raise ParameterError(
-                f"checkpoint: {p} has no AirNet metadata (architecture={meta.get('architecture')!r})"
-            )
-        kw = {"widths": json.loads(meta["widths"])}
-        classes = json.loads(meta["classes"])
-        net = _instantiate("airnet", kw, len(classes))
-        sd = {k: v.float() for k, v in load_file(str(p)).items()}
-        net.load_state_dict(sd, strict=False)
-        net.whiten.weight.requires_grad_(False)
-        clf = _wrap(
-            net, "airnet", kw, classes, json.loads(meta["mean"]), json.loads(meta["std"]),
-            int(meta["input_size"]), name or p.stem,
-        )  # fmt: skip
-        return clf.eval()
-    state = torch.load(p, map_location="cpu", weights_only=False)
-    if "arch" not in state:
-        raise ParameterError(f"checkpoint: {p} is not a blurkit training output (no 'arch')")
-    net = _instantiate(state["arch"], state["arch_kwargs"], len(state["classes"]))
-    net.load_state_dict(state["state_dict"])
-    if hasattr(net, "whiten"):
-        net.whiten.weight.requires_grad_(False)
-    clf = _wrap(
-        net, state["arch"], state["arch_kwargs"], state["classes"], state["mean"], state["std"],
-        state["input_size"], name or state.get("name") or p.parent.name,
-    )  # fmt: skip
-    clf.info.update(state.get("info", {}))
-    return clf.eval()
-
-
-def build_model(
-    name: str,
-    classes: list[str],
-    images_u8: torch.Tensor | None = None,
-    finetune: str | os.PathLike | None = None,
-    seed: int = 0,
-):
-    """The model to train: ``finetune`` weights (a :func:`train_model` output, a bundled
-    ``.safetensors``, or a name :func:`blurkit.models.load_model` knows), else architecture
-    ``name`` of :data:`ARCHITECTURES` initialised from ``seed`` (AirNet's whitening
-    stem from ``images_u8``)."""
-    if finetune is not None:
-        fp = Path(finetune)
-        if fp.exists():
-            clf = load_trained(fp)
-        else:
-            try:
-                from ..models import load_model
-            except ImportError as e:
-                raise ParameterError(
-                    f"finetune: {finetune} is not a file and blurkit.models.load_model is "
-                    "unavailable"
-                ) from e
-            clf = load_model(str(finetune))
-        if list(getattr(clf, "classes", classes)) != list(classes):
-            raise ParameterError(
-                f"finetune: the checkpoint's classes {list(clf.classes)[:5]}... differ from "
-                f"the data's {list(classes)[:5]}..."
-            )
-        if not clf.info.get("arch"):
-            clf.info["arch"] = name
-        return clf.train()
-    torch.manual_seed(seed)
-    mean, std = _cifar_stats()
-    net = _instantiate(name, {}, len(classes))
-    size = int(images_u8.shape[1]) if images_u8 is not None else 32
-    kw = {k: list(v) if isinstance(v, tuple) else v for k, v in ARCHITECTURES[name][2].items()}
-    clf = _wrap(net, name, kw, classes, mean, std, size, name)
-    if hasattr(net, "init_whitening") and images_u8 is not None:
-        g = torch.Generator().manual_seed(seed)
-        pick = torch.randperm(len(images_u8), generator=g)[:5000]
-        net.init_whitening(clf.normalize(images_u8[pick].permute(0, 3, 1, 2).float() / 255))
-    return clf
 
 
 def _save_outputs(clf, out: Path, method: str, summary: dict) -> None:
@@ -525,6 +430,7 @@ def train_model(
     progress: Callable[[int, int], None] | None = None,
     on_epoch_end: Callable[[int], None] | None = None,
     arrays: tuple | None = None,
+    model_options: dict | None = None,
 ) -> dict:
     """Train (or fine-tune) a classifier with a robustness method; what ``blurkit train`` does.
 
@@ -537,7 +443,9 @@ def train_model(
     Args:
         data: see :func:`load_training_arrays`.
         out: output directory.
-        model: architecture name (:data:`ARCHITECTURES`) when training from scratch.
+        model: architecture when training from scratch: an :data:`ARCHITECTURES` name,
+            a registry architecture name (``cifar10_airnet``, ...) or ``timm:``/
+            ``torchvision:<arch>``.
         method: one of :data:`METHODS`.
         finetune: start from these weights (see :func:`build_model`); the default learning
             rate is then a tenth of the from-scratch one, and blur schedules default to
@@ -549,6 +457,8 @@ def train_model(
         method_options: keyword arguments of :func:`make_method`.
         config_overrides: fields of :class:`~blurkit.defenses.training.TrainConfig`.
         arrays: ``(images, labels, classes)`` already decoded (skips ``data``).
+        model_options: keyword arguments of :func:`blurkit.models.load_model` for the
+            ``finetune`` model (``weights``, ``num_classes``, ``classes``, ...).
 
     Returns:
         The training summary (also in ``summary.json``).
@@ -571,7 +481,7 @@ def train_model(
     opts = dict(method_options or {})
     opts.setdefault("schedule", "finetune" if finetune else "pretrain")
     step = make_method(method, **opts)
-    clf = build_model(model, classes, images, finetune, seed)
+    clf = build_model(model, classes, images, finetune, seed, model_options)
     base_lr = 0.3 if finetune is None else 0.03
     cfg = TrainConfig(
         epochs=epochs,

@@ -39,8 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import ParameterError, UnsafeFileError
+
 __all__ = [
     "TrainConfig",
+    "load_checkpoint",
     "StepInfo",
     "train_classifier",
     "evaluate_accuracy",
@@ -132,6 +135,48 @@ def augment_batch(
         m = torch.rand(b, generator=generator) < 0.5
         x = torch.where(m.view(b, 1, 1, 1), x.flip(3), x)
     return x
+
+
+_CHECKPOINT_KEYS = ("model", "opt", "sched", "gen", "epoch", "history", "seconds")
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a training checkpoint with ``torch.load(weights_only=True)``: tensors and plain
+    containers only, so a crafted file cannot run code.
+
+    Raises:
+        UnsafeFileError: the file holds pickled objects other than tensors and containers.
+        ParameterError: it is not a checkpoint of :func:`train_classifier`.
+    """
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
+            raise ParameterError(
+                f"checkpoint: {path} is not a torch file ({e}); delete it to start over"
+            ) from e
+        raise UnsafeFileError(
+            f"checkpoint: refused to load {path}: it holds pickled objects that are not "
+            f"tensors or plain containers (loading them could run code); delete it to "
+            f"start over ({str(e).splitlines()[0][:200]})"
+        ) from e
+    except Exception as e:  # truncated, not a torch file, ...
+        raise ParameterError(
+            f"checkpoint: could not read {path} ({type(e).__name__}: {e}); delete it to start over"
+        ) from e
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ParameterError(
+            f"checkpoint: {path} is not a training checkpoint (missing {missing}); "
+            "delete it to start over"
+        )
+    if not isinstance(state["gen"], torch.Tensor) or state["gen"].dtype != torch.uint8:
+        raise ParameterError(f"checkpoint: {path}: 'gen' must be the generator's ByteTensor")
+    if not isinstance(state["epoch"], int) or state["epoch"] < 0:
+        raise ParameterError(f"checkpoint: {path}: 'epoch' must be a non-negative int")
+    return state
 
 
 def _to_float(images_u8: torch.Tensor) -> torch.Tensor:
@@ -246,11 +291,17 @@ def train_classifier(
     gen = torch.Generator().manual_seed(config.seed)
     start_epoch, history, seconds = 0, [], 0.0
     if checkpoint is not None and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        gen.set_state(state["gen"])
+        state = load_checkpoint(checkpoint)
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            gen.set_state(state["gen"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise ParameterError(
+                f"checkpoint: {checkpoint} does not match this run ({type(e).__name__}: {e}); "
+                "delete it to start over"
+            ) from e
         start_epoch, history, seconds = state["epoch"], state["history"], state["seconds"]
         if step_fn is not None and hasattr(step_fn, "load_state_dict") and "strategy" in state:
             step_fn.load_state_dict(state["strategy"])

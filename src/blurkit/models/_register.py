@@ -8,10 +8,9 @@ names without a suffix build a randomly initialised network unless
 
 from __future__ import annotations
 
-import json
-
 from .._checks import ParameterError
-from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, AirNet, ResNet9, ResNet20
+from .architectures import instantiate
+from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from .imagenet import build_efficientnet_lite0
 from .registry import ASSETS, load_into, load_state_file, register_model
 from .wrappers import Classifier
@@ -29,21 +28,29 @@ _BUNDLED_DESCRIPTIONS = {
 }
 
 
-def _cifar(net, name: str, weights, info: dict | None = None) -> Classifier:
+def _cifar(arch: str, kwargs: dict, name: str, weights, num_classes: int = 10) -> Classifier:
+    """A CIFAR architecture (widths checked before allocating), weights loaded strictly."""
+    net = instantiate(arch, kwargs, num_classes)
+    info: dict = {}
     if weights is not None:
         state, meta = load_state_file(weights)
-        load_into(net, state, str(weights))
-        info = {**(info or {}), **meta}
-    return Classifier(
+        load_into(net, state, repr(str(weights)))
+        info.update(meta)
+    clf = Classifier(
         net,
         CIFAR10_MEAN,
         CIFAR10_STD,
-        CIFAR10_CLASSES,
+        CIFAR10_CLASSES if num_classes == 10 else [str(i) for i in range(num_classes)],
         32,
         name=name,
         info=info,
         channels_last=True,
     )
+    kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    clf.info.update({"arch": arch, "arch_kwargs": kw})
+    if num_classes != 10:
+        clf.info["generic_classes"] = True
+    return clf
 
 
 def _register_bundled_airnet(method: str) -> None:
@@ -61,9 +68,11 @@ def _register_bundled_airnet(method: str) -> None:
                     "or pass weights=<file>"
                 )
         _, meta = load_state_file(path)
-        # the architecture's widths travel in the file's metadata
-        widths = tuple(json.loads(meta.get("widths", "[32, 128, 128]")))
-        return _cifar(AirNet(10, widths=widths), name, path)
+        # the architecture's widths travel in the file's metadata (checked before building)
+        from .loading import meta_json
+
+        widths = meta_json(meta, "widths", list, repr(str(path)), default=[32, 128, 128])
+        return _cifar("airnet", {"widths": widths}, name, path)
 
     build.__name__ = name.replace("-", "_")
     register_model(
@@ -87,8 +96,8 @@ for _method in ("baseline", "augment", "adversarial"):
     input_size=32,
     description="AirNet architecture (airbench), widths 32-128-128; random init unless weights=",
 )
-def cifar10_airnet(weights=None, widths=(32, 128, 128)) -> Classifier:
-    return _cifar(AirNet(10, widths=tuple(widths)), "cifar10_airnet", weights)
+def cifar10_airnet(weights=None, widths=(32, 128, 128), num_classes=10) -> Classifier:
+    return _cifar("airnet", {"widths": widths}, "cifar10_airnet", weights, num_classes)
 
 
 @register_model(
@@ -98,8 +107,8 @@ def cifar10_airnet(weights=None, widths=(32, 128, 128)) -> Classifier:
     input_size=32,
     description="Page's ResNet-9, widths 64-128-256-512; random init unless weights=",
 )
-def cifar10_resnet9(weights=None, widths=(64, 128, 256, 512)) -> Classifier:
-    return _cifar(ResNet9(10, widths=tuple(widths)), "cifar10_resnet9", weights)
+def cifar10_resnet9(weights=None, widths=(64, 128, 256, 512), num_classes=10) -> Classifier:
+    return _cifar("resnet9", {"widths": widths}, "cifar10_resnet9", weights, num_classes)
 
 
 @register_model(
@@ -109,8 +118,8 @@ def cifar10_resnet9(weights=None, widths=(64, 128, 256, 512)) -> Classifier:
     input_size=32,
     description="He et al.'s CIFAR ResNet-20; random init unless weights=",
 )
-def cifar10_resnet20(weights=None, width=16) -> Classifier:
-    return _cifar(ResNet20(10, width=width), "cifar10_resnet20", weights)
+def cifar10_resnet20(weights=None, width=16, num_classes=10) -> Classifier:
+    return _cifar("resnet20", {"width": width}, "cifar10_resnet20", weights, num_classes)
 
 
 @register_model(

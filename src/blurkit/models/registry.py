@@ -4,11 +4,14 @@
 
 1. a registered name (``list_models()``), e.g. the bundled
    ``cifar10_airnet-baseline`` or ``efficientnet_lite0``;
-2. ``"timm:<architecture>"`` or ``"torchvision:<architecture>"``: any
+2. an architecture of :data:`~blurkit.models.architectures.ARCHITECTURES`
+   (``airnet``, ``resnet9``, ...: the names ``blurkit train`` takes);
+3. ``"timm:<architecture>"`` or ``"torchvision:<architecture>"``: any
    architecture of those libraries, with weights from a local file
    (safetensors, or a state dict read by ``torch.load(weights_only=True)``);
-3. a path to a file written by :func:`save_model` (the architecture is read
-   from the file's metadata).
+4. a file (see :mod:`blurkit.models.loading`: ``save_model`` and ``blurkit train``
+   outputs, TorchScript, ``torch.export``; pickled models only with
+   ``trust_pickle=True``) or a ``blurkit train`` output directory.
 
 Nothing is downloaded unless the caller passes ``weights="download"``: the
 library must work offline, and silently fetching a checkpoint would make a
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from .._checks import ParameterError
+from .._checks import ParameterError, UnsafeFileError
 from .wrappers import Classifier
 
 __all__ = [
@@ -163,54 +166,121 @@ def model_info(name: str) -> dict:
     return info
 
 
+#: containers a checkpoint's state dict is commonly kept under (first match wins)
+STATE_CONTAINERS = (
+    "state_dict",
+    "model",
+    "model_state_dict",
+    "ema",
+    "state_dict_ema",
+    "model_ema",
+    "module",
+)
+
+
+def _read_safetensors(
+    path: Path, tensors: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, metadata)`` of a safetensors file (``tensors=False``: metadata only)."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = dict(f.metadata() or {})
+        return (load_file(str(path)) if tensors else {}), meta
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ParameterError(
+            f"weights: {str(path)!r} is not a readable safetensors file ({type(e).__name__}: {e})"
+        ) from e
+
+
+def torch_load_weights(path: str | os.PathLike):
+    """``torch.load(path, weights_only=True)`` on CPU, with typed errors.
+
+    Raises:
+        UnsafeFileError: the file is a pickle of Python objects (e.g. ``torch.save(model)``),
+            which only ``weights_only=False`` could load -- and that can run code.
+        ParameterError: anything else that is not a torch file (a TorchScript archive
+            included: load it as a model, not as weights).
+    """
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
+            raise ParameterError(f"weights: {str(path)!r} is not a torch file ({e})") from e
+        glob = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln), "")
+        raise UnsafeFileError(
+            f"model: refused to load {str(path)!r}: it is a pickled Python object (e.g. "
+            f"torch.save(model)), and loading it can run code{f' ({glob[:160]})' if glob else ''}; "
+            "save its state_dict instead, or pass --trust-pickle (trust_pickle=True) if you "
+            "trust the file"
+        ) from e
+    except Exception as e:  # truncated zip, TorchScript archive, not a torch file at all
+        first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise ParameterError(f"weights: could not read {str(path)!r} as weights: {first}") from e
+
+
+def unwrap_state_dict(obj, source: str) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: unwrap :data:`STATE_CONTAINERS` and a DDP ``module.`` prefix."""
+    for _ in range(3):  # e.g. {"model": {"state_dict": ...}}
+        if not isinstance(obj, dict):
+            break
+        inner = next((obj[k] for k in STATE_CONTAINERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise ParameterError(f"weights: {source} does not hold a state dict")
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ParameterError(
+            f"weights: {source} is not a state dict of tensors (entries {bad[:5]} are not tensors)"
+        )
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return obj
+
+
 def load_state_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a weights file: ``(state_dict, metadata)``.
 
     safetensors files give their metadata; other files are read with
-    ``torch.load(weights_only=True)`` (no arbitrary code runs), unwrapping a
-    ``{"state_dict": ...}`` / ``{"model": ...}`` container and a DDP
-    ``module.`` prefix.
+    ``torch.load(weights_only=True)`` (no arbitrary code runs), unwrapping the
+    usual containers (:data:`STATE_CONTAINERS`: ``state_dict``, ``model``, ``ema``,
+    ...) and a DDP ``module.`` prefix. Malformed files raise :class:`ParameterError`,
+    pickled objects :class:`~blurkit._checks.UnsafeFileError`.
     """
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"weights: expected an existing file, got {str(path)!r}")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        state, meta = _read_safetensors(path)
+        return unwrap_state_dict(state, repr(str(path))), meta
+    obj = torch_load_weights(path)
+    return unwrap_state_dict(obj, repr(str(path))), {}
 
-        with safe_open(str(path), "pt") as f:
-            meta = dict(f.metadata() or {})
-        return load_file(str(path)), meta
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle with objects, or not a torch file at all
-        raise ParameterError(
-            f"weights: could not read {str(path)!r} as a state dict with "
-            f"torch.load(weights_only=True): {e}"
-        ) from e
-    meta: dict[str, str] = {}
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict):
-        raise ParameterError(f"weights: {str(path)!r} does not hold a state dict")
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return obj, meta
+
+def _listing(keys: list[str], n: int = 10) -> str:
+    return f"{len(keys)} {keys[:n]}{'...' if len(keys) > n else ''}"
 
 
 def load_into(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``net`` strictly (ignoring BN's ``num_batches_tracked``), casting dtypes."""
+    """Load ``state`` into ``net`` strictly, casting dtypes.
+
+    BatchNorm's ``num_batches_tracked`` counters may be absent from the file (they do
+    not change the output). Any other missing or unexpected key, or a shape mismatch,
+    raises :class:`ParameterError` listing them: a model is never left partly random.
+    """
     own = net.state_dict()
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         raise ParameterError(
             f"weights from {source}: keys do not match the architecture "
-            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})"
+            f"(missing {_listing(missing)}; unexpected {_listing(unexpected)})"
         )
     bad = [
         (k, tuple(v.shape), tuple(own[k].shape))
@@ -218,8 +288,9 @@ def load_into(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str)
         if v.shape != own[k].shape
     ]
     if bad:
-        raise ParameterError(f"weights from {source}: shape mismatch (key, file, model) {bad[:3]}")
-    net.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+        raise ParameterError(f"weights from {source}: shape mismatch (key, file, model) {bad[:5]}")
+    full = {k: (state[k].to(v.dtype) if k in state else v) for k, v in own.items()}
+    net.load_state_dict(full, strict=True)
 
 
 def _imagenet_classes(n: int) -> list[str]:
@@ -230,87 +301,144 @@ def _imagenet_classes(n: int) -> list[str]:
     return [str(i) for i in range(n)]
 
 
-def _timm_model(arch: str, weights, **kwargs) -> Classifier:
-    import timm
-
+def _library_model(lib: str, arch: str, weights, **kwargs) -> Classifier:
+    """A timm / torchvision architecture as a :class:`Classifier` (ImageNet view and stats)."""
+    from .architectures import instantiate
     from .wrappers import ResizeCenterCrop
 
     download = weights == DOWNLOAD
-    try:
-        net = timm.create_model(arch, pretrained=download, **kwargs)
-    except RuntimeError as e:
-        raise ParameterError(f"model: timm has no architecture {arch!r} ({e})") from e
+    if download:
+        if lib == "timm":
+            import timm
+
+            net = timm.create_model(arch, pretrained=True, **kwargs)
+        else:
+            import torchvision
+
+            net = torchvision.models.get_model(arch, weights="DEFAULT", **kwargs)
+    else:
+        net = instantiate(f"{lib}:{arch}", kwargs)
     if weights is not None and not download:
         state, _ = load_state_file(weights)
-        load_into(net, state, str(weights))
-    cfg = net.pretrained_cfg or {}
-    size = int(cfg.get("input_size", (3, 224, 224))[-1])
-    crop_pct = float(cfg.get("crop_pct", 0.875))
-    interp = cfg.get("interpolation", "bicubic")
-    interp = interp if interp in ("bicubic", "bilinear") else "bicubic"
-    return Classifier(
-        net,
-        cfg.get("mean", (0.485, 0.456, 0.406)),
-        cfg.get("std", (0.229, 0.224, 0.225)),
-        _imagenet_classes(net.num_classes),
-        size,
-        preprocess=ResizeCenterCrop(round(size / crop_pct), size, interp),
-    )
+        load_into(net, state, repr(str(weights)))
+    n = int(getattr(net, "num_classes", 0) or kwargs.get("num_classes", 1000))
+    if lib == "timm":
+        cfg = getattr(net, "pretrained_cfg", None) or {}
+        size = int(cfg.get("input_size", (3, 224, 224))[-1])
+        crop_pct = float(cfg.get("crop_pct", 0.875))
+        interp = cfg.get("interpolation", "bicubic")
+        interp = interp if interp in ("bicubic", "bilinear") else "bicubic"
+        mean = cfg.get("mean", (0.485, 0.456, 0.406))
+        std = cfg.get("std", (0.229, 0.224, 0.225))
+        pre = ResizeCenterCrop(round(size / crop_pct), size, interp)
+    else:
+        size, mean, std = 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        pre = ResizeCenterCrop(256, 224, "bilinear")
+    clf = Classifier(net, mean, std, _imagenet_classes(n), size, preprocess=pre)
+    clf.info.update({"arch": f"{lib}:{arch}", "arch_kwargs": dict(kwargs)})
+    if n == 1000:  # folders may be named by class names as well as synsets
+        from .imagenet import imagenet_classes
+
+        clf.info["class_names"] = imagenet_classes()[1]
+    if n != 1000:
+        clf.info["generic_classes"] = True
+    return clf
 
 
-def _torchvision_model(arch: str, weights, **kwargs) -> Classifier:
-    import torchvision
+def _architecture_model(arch: str, weights, num_classes: int | None, **kwargs) -> Classifier:
+    """A :data:`~blurkit.models.architectures.ARCHITECTURES` network (CIFAR stats, 32 px)."""
+    from .architectures import ARCHITECTURES, canonical_architecture, instantiate
+    from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
-    from .wrappers import ResizeCenterCrop
-
-    download = weights == DOWNLOAD
-    try:
-        net = torchvision.models.get_model(arch, weights="DEFAULT" if download else None, **kwargs)
-    except ValueError as e:
-        raise ParameterError(f"model: torchvision has no architecture {arch!r} ({e})") from e
-    if weights is not None and not download:
+    arch = canonical_architecture(arch)
+    net = instantiate(arch, kwargs, num_classes)
+    if weights is not None:
         state, _ = load_state_file(weights)
-        load_into(net, state, str(weights))
-    n = kwargs.get("num_classes", 1000)
-    return Classifier(
-        net,
-        (0.485, 0.456, 0.406),
-        (0.229, 0.224, 0.225),
-        _imagenet_classes(n),
-        224,
-        preprocess=ResizeCenterCrop(256, 224, "bilinear"),
-    )
+        load_into(net, state, repr(str(weights)))
+    n = net.fc.out_features
+    classes = CIFAR10_CLASSES if n == 10 else [str(i) for i in range(n)]
+    clf = Classifier(net, CIFAR10_MEAN, CIFAR10_STD, classes, 32, name=arch, channels_last=True)
+    kw = {**ARCHITECTURES[arch][2], **kwargs}
+    clf.info.update({"arch": arch, "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v
+                                                   for k, v in kw.items()}})  # fmt: skip
+    if n != 10:
+        clf.info["generic_classes"] = True
+    return clf
 
 
 def load_model(
     name_or_path: str | os.PathLike,
     weights: str | os.PathLike | None = None,
     device="cpu",
+    *,
+    num_classes: int | None = None,
+    classes=None,
+    mean=None,
+    std=None,
+    input_size: int | None = None,
+    trust_pickle: bool = False,
     **kwargs,
 ) -> Classifier:
-    """Build a :class:`Classifier` by name, ``timm:``/``torchvision:`` architecture, or file.
+    """Build a :class:`Classifier` by name, architecture, or file, in eval mode on ``device``.
+
+    What ``name_or_path`` may be:
+
+    - a registered name (:func:`list_models`), e.g. ``cifar10_airnet-baseline``;
+    - an architecture: ``airnet``, ``resnet9``, ... (:data:`~blurkit.models.ARCHITECTURES`),
+      ``timm:<arch>`` or ``torchvision:<arch>`` -- with ``weights=<file>``;
+    - a file: written by :func:`save_model` (``.safetensors``), by ``blurkit train``
+      (``model.pt``, ``model.safetensors``, or its output directory), a TorchScript archive (``torch.jit.save``),
+      a ``torch.export`` program (``.pt2``), or -- only with ``trust_pickle=True`` --
+      a pickled full model (``torch.save(model)``).
+
+    The preprocessing policy is the ImageNet-C protocol: the geometric part
+    (resize, centre crop: ``model.preprocess``) before the blur, the normalisation
+    (``mean``/``std``, inside the model) after it.
 
     Args:
-        name_or_path: a registered name, ``"timm:<arch>"``, ``"torchvision:<arch>"``,
-            or a file written by :func:`save_model`.
-        weights: a local weights file (safetensors or state dict) replacing the
-            default ones; ``"download"`` lets timm/torchvision fetch their
-            pretrained weights (the only way anything is downloaded).
-            Registered models use their bundled weights when ``None``;
-            ``timm:``/``torchvision:`` models are randomly initialised then
-            (with a warning).
-        device: where the model goes; it is returned in eval mode.
-        **kwargs: passed to the architecture (e.g. ``num_classes=10``).
+        name_or_path: see above.
+        weights: a state dict (``.safetensors``, ``.pt``/``.pth`` read with
+            ``weights_only=True``; containers ``state_dict``/``model``/``ema`` and a DDP
+            ``module.`` prefix are unwrapped), loaded strictly: mismatching keys raise
+            :class:`ParameterError` listing the missing and unexpected ones.
+            ``"download"`` lets timm/torchvision fetch their weights (the only download).
+        device: where the model goes.
+        num_classes: outputs of the network (architectures built here).
+        classes: class names in output order: a list, or a text file of one name per line.
+        mean, std: the per-channel normalisation (3 numbers each) the network expects.
+        input_size: the side ``S`` of the view (resize the shorter side, centre-crop ``S``).
+        trust_pickle: allow ``torch.load(weights_only=False)`` on a pickled full model
+            (it can run code: only for files you trust; a warning is issued).
+        **kwargs: passed to the architecture (e.g. ``widths=(8, 16, 16)``).
 
     Example:
         >>> m = load_model("cifar10_resnet20")  # architecture only: random weights
         >>> m(torch.rand(1, 3, 32, 32)).shape
         torch.Size([1, 10])
     """
+    from .architectures import ALIASES, ARCHITECTURES, builder_takes
+    from .loading import apply_options, load_model_file, read_classes
+
     name = os.fspath(name_or_path)
+    classes = read_classes(classes)
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        raise ParameterError(f"classes: {len(classes)} names given but num_classes={num_classes}")
+    if num_classes is None and classes is not None:
+        num_classes = len(classes)
     if name in _REGISTRY:
         e = _REGISTRY[name]
+        if num_classes is not None and num_classes != e.num_classes:
+            if name not in ALIASES or not builder_takes(e.builder, "num_classes"):
+                raise ParameterError(
+                    f"num_classes: {name} has {e.num_classes} outputs, got {num_classes}"
+                )
+            kwargs["num_classes"] = num_classes
+        if kwargs and not all(builder_takes(e.builder, k) for k in kwargs):
+            bad = [k for k in kwargs if not builder_takes(e.builder, k)]
+            raise ParameterError(f"model: {name} takes no keyword(s) {bad}")
         model = e.builder(weights=weights, **kwargs)
+    elif name in ARCHITECTURES:
+        model = _architecture_model(name, weights, num_classes, **kwargs)
     elif name.startswith(("timm:", "torchvision:")):
         lib, arch = name.split(":", 1)
         if weights is None:
@@ -319,55 +447,78 @@ def load_model(
                 "(pass weights=<file>, or weights='download' to fetch the library's)",
                 stacklevel=2,
             )
-        build = _timm_model if lib == "timm" else _torchvision_model
-        model = build(arch, weights, **kwargs)
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        model = _library_model(lib, arch, weights, **kwargs)
     elif os.path.isfile(name):
-        state, meta = load_state_file(name)
-        arch = meta.get("blurkit_model")
-        if not arch:
-            raise ParameterError(
-                f"model: {name!r} has no 'blurkit_model' metadata (not written by save_model); "
-                "pass the architecture name and weights=<file> instead"
-            )
-        kw = json.loads(meta.get("blurkit_kwargs", "{}"))
-        kw.update(kwargs)
-        model = load_model(arch, weights=name, device=device, **kw)
-        model.name = name
-        return model
+        model = load_model_file(name, weights=weights, trust_pickle=trust_pickle, **kwargs)
+    elif os.path.isdir(name) and os.path.isfile(os.path.join(name, "model.pt")):
+        from .trained import load_trained  # a blurkit train output directory
+
+        if weights is not None or kwargs:
+            raise ParameterError(f"model: {name} is a training output; it takes no weights=")
+        model = load_trained(name)
     else:
         _entry(name)  # raises with the list of names
         raise AssertionError  # pragma: no cover
-    model.name = model.name or name
+    model = apply_options(
+        model, num_classes=num_classes, classes=classes, mean=mean, std=std, input_size=input_size
+    )
     if not model.name or model.name == "training":
         model.name = name
     return model.to(device).eval()
 
 
 def save_model(model: Classifier, path: str | os.PathLike, arch: str | None = None, **meta) -> Path:
-    """Write ``model.net``'s weights as safetensors that :func:`load_model` reopens by path.
+    """Write ``model`` as a safetensors file that :func:`load_model` reopens by path.
+
+    Everything a later load needs travels in the file's metadata: the architecture
+    and its kwargs, mean/std, class names, the input size and the geometric
+    preprocessing, so the reloaded model gives identical logits.
 
     Args:
         model: the classifier.
         path: output file (``.safetensors``).
-        arch: the name to rebuild it with (default ``model.name``): a registered
-            name or ``timm:<arch>`` / ``torchvision:<arch>``.
+        arch: the name to rebuild it with (default ``model.info['arch']``, else
+            ``model.name``): a registered name, an architecture name or
+            ``timm:<arch>`` / ``torchvision:<arch>``.
         **meta: extra metadata strings (training method, accuracy, ...); a
-            ``kwargs`` dict (e.g. ``{"num_classes": 10}``) is kept for rebuilding.
+            ``kwargs`` dict (e.g. ``{"num_classes": 10}``) is kept for rebuilding
+            (default: ``model.info['arch_kwargs']``).
     """
     from safetensors.torch import save_file
 
-    arch = arch or model.name
-    if not arch or (arch not in _REGISTRY and not arch.startswith(("timm:", "torchvision:"))):
+    from .architectures import ARCHITECTURES
+    from .loading import describe_preprocess
+
+    arch = arch or model.info.get("arch") or model.name
+    if not arch or (
+        arch not in _REGISTRY
+        and arch not in ARCHITECTURES
+        and not arch.startswith(("timm:", "torchvision:"))
+    ):
         raise ParameterError(
-            f"save_model: arch must be a registered or timm:/torchvision: name, got {arch!r}"
+            f"save_model: arch must be a registered, architecture or timm:/torchvision: name, "
+            f"got {arch!r}"
         )
-    kwargs = meta.pop("kwargs", {})
+    kwargs = meta.pop("kwargs", None)
+    if kwargs is None:
+        kwargs = dict(model.info.get("arch_kwargs", {})) if arch == model.info.get("arch") else {}
     state = {
         k: v.detach().cpu().contiguous()
         for k, v in model.net.state_dict().items()
         if not k.endswith("num_batches_tracked")
     }
-    md = {"blurkit_model": arch, "blurkit_kwargs": json.dumps(kwargs)}
+    md = {
+        "blurkit_model": arch,
+        "blurkit_kwargs": json.dumps(kwargs),
+        "blurkit_mean": json.dumps(model.normalize.mean.flatten().tolist()),
+        "blurkit_std": json.dumps(model.normalize.std.flatten().tolist()),
+        "blurkit_classes": json.dumps(list(model.classes)),
+        "blurkit_input_size": str(model.input_size),
+        "blurkit_preprocess": json.dumps(describe_preprocess(model)),
+        "blurkit_channels_last": json.dumps(bool(model.channels_last)),
+    }
     md.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
