@@ -222,6 +222,11 @@ class CsvImageDataset(ImageDataset):
             keep = [i for i, k in enumerate(self.keys) if os.path.isfile(k)]
             self.skipped += [(k, "FileNotFoundError: no such file") for k in missing]
             self._subset(keep)
+            warnings.warn(
+                f"{self.source}: skipped {len(missing)} missing file(s), e.g. {missing[0]} "
+                "(see dataset.skipped)",
+                stacklevel=3,
+            )
         super()._verify()
 
 
