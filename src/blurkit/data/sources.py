@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -252,7 +251,3 @@ def as_eval_dataset(
             positions = spread_positions(n, int(limit))
     ds = EvalDataset(base, preprocess, positions, lmap, classes)
     return ds, info
-
-
-def _path_or_none(data):
-    return Path(data) if isinstance(data, (str, os.PathLike)) else None
