@@ -169,7 +169,10 @@ def test_a_new_task_plugs_in_without_touching_the_engine(tmp_path):
                 rec["change"] = (outputs - clean).abs().mean(1).cpu().numpy()
             return rec
 
-        def metrics(self, records, corruption):
+        def metrics(self, records, corruption, clean=None):
+            assert (clean is None) == (corruption == "clean")
+            if clean is not None:  # the clean cell's records, aligned image by image
+                assert np.array_equal(clean["indices"], records["indices"])
             ch = records.get("change")
             return {
                 "mean_output": float(np.mean(records["mean"])),
@@ -205,3 +208,36 @@ def test_config_dataclass_and_unknown_options(tmp_path):
         evaluate_model(kit.TinyNet(1), kit.make_dataset(8), tmp_path, cfg, severites=[1])
     with pytest.raises(ParameterError, match="num_workers"):
         evaluate_model(kit.TinyNet(1), kit.make_dataset(8), tmp_path, cfg, num_workers=-1)
+
+
+def test_adding_cells_to_a_finished_run_computes_only_them(tmp_path):
+    data = kit.make_dataset(11)
+    kw = dict(severities=[1], chunk_size=4, examples=0, batch_size=4)
+    evaluate_model(
+        kit.TinyNet(1), data, tmp_path / "r", corruptions=["box"], corrupt_fn=kit.Counter(), **kw
+    )
+    fn = kit.Counter()
+    evaluate_model(
+        kit.TinyNet(1), data, tmp_path / "r", corruptions=["box", "noise"], corrupt_fn=fn, **kw
+    )
+    assert {n for call in fn.seeds for n in call} and fn.calls == 3  # noise only, 3 chunks
+    evaluate_model(
+        kit.TinyNet(1),
+        data,
+        tmp_path / "f",
+        corruptions=["box", "noise"],
+        corrupt_fn=kit.Counter(),
+        **kw,
+    )
+    assert (tmp_path / "r" / "cells.csv").read_bytes() == (
+        tmp_path / "f" / "cells.csv"
+    ).read_bytes()
+
+
+def test_to_pandas_without_pandas(monkeypatch, reference):
+    import sys
+
+    _, r = reference
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        r.to_pandas()

@@ -369,20 +369,27 @@ def _finalize_model(
             f"(chunks {ks[:8]}{'...' if len(ks) > 8 else ''} of {len(expected)}, "
             f"{cs} images each): run the shards that hold them"
         )
-    chunks = [store.load_arrays(mname, "chunk", k) for k in sorted(expected)]
-    metas = [_chunk_meta(a) for a in chunks]
+    chunk_keys = sorted(expected)
+    metas = [_chunk_meta(store.load_arrays(mname, "chunk", k, names=("meta",))) for k in chunk_keys]
     have = set.intersection(*({*m["cells"], *m["flip"]} for m in metas))
     keys = sorted(have) if keys is None else [k for k in keys if k in have]
-    for key in keys:
+
+    def load(key):
+        # one cell at a time over all chunks (a task's records may be large: embeddings)
         parts = {}
         prefix = key + "/"
-        for a in chunks:
+        for ck in chunk_keys:
+            a = store.load_arrays(mname, "chunk", ck, prefix=prefix)
             for name, v in a.items():
-                if name.startswith(prefix):
-                    parts.setdefault(name[len(prefix) :], []).append(v)
+                parts.setdefault(name[len(prefix) :], []).append(v)
         recs = {f: np.concatenate(v) for f, v in parts.items()}
         order = np.argsort(recs["indices"], kind="stable")
-        recs = {f: v[order] for f, v in recs.items()}
+        return {f: v[order] for f, v in recs.items()}
+
+    clean_key = _cell_key("clean", 0.0)
+    clean = load(clean_key) if clean_key in have else None
+    for key in keys:
+        recs = clean if key == clean_key else load(key)
         if key.startswith("flip:"):
             info = metas[0]["flip"][key]
             P = recs["values"].T  # (T, m)
@@ -407,7 +414,7 @@ def _finalize_model(
             "corruption": c,
             "severity": format_severity(s),
             "n": int(recs["indices"].shape[0]),
-            **task.metrics(recs, c),
+            **task.metrics(recs, c, clean=None if c == "clean" else clean),
             "preset": info["preset"],
             "seed": int(config["seed"]),
         }

@@ -208,11 +208,26 @@ class ResultStore:
         np.savez(buf, **arrays)
         atomic_write(self._apath(model, kind, key), buf.getvalue())
 
-    def load_arrays(self, model: str, kind: str, key: str) -> dict:
+    def load_arrays(
+        self,
+        model: str,
+        kind: str,
+        key: str,
+        *,
+        names: Sequence[str] | None = None,
+        prefix: str | None = None,
+    ) -> dict:
+        """The arrays of one ``.npz`` record (only ``names``, or those starting with
+        ``prefix``, when given: the others are not read)."""
         import numpy as np
 
         with np.load(self._apath(model, kind, key), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            keep = [
+                k
+                for k in z.files
+                if (names is None or k in names) and (prefix is None or k.startswith(prefix))
+            ]
+            return {k: z[k] for k in keep}
 
     def array_keys(self, model: str, kind: str) -> list[str]:
         d = self.model_dir(model) / kind

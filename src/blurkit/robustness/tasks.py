@@ -15,7 +15,7 @@ and registers under a name::
     class EmbeddingTask(Task):
         columns = ("cosine", "cosine_low", "cosine_high", ...)
         def records(self, outputs, labels, indices, clean=None): ...
-        def metrics(self, records, corruption): ...
+        def metrics(self, records, corruption, clean=None): ...
 
 after which ``blurkit.evaluate(..., task="embedding")`` runs it on the same
 suites, severities and per-image seeds, without a change to the engine.
@@ -117,9 +117,16 @@ class Task:
         raise NotImplementedError
 
     # --- per cell ---------------------------------------------------------------------------
-    def metrics(self, records: Mapping[str, np.ndarray], corruption: str) -> dict:
+    def metrics(
+        self,
+        records: Mapping[str, np.ndarray],
+        corruption: str,
+        clean: Mapping[str, np.ndarray] | None = None,
+    ) -> dict:
         """*Required.* The cell's columns (:attr:`columns`) from its complete records
-        (all images, sorted by dataset index, ``records["indices"]`` included)."""
+        (all images, sorted by dataset index, ``records["indices"]`` included);
+        ``clean``: the clean cell's complete records in the same order (``None`` for
+        the clean cell), for metrics across images such as retrieval or CKA."""
         raise NotImplementedError
 
     def cell_extras(self, records: Mapping[str, np.ndarray]) -> dict:
@@ -204,7 +211,7 @@ class ClassificationTask(Task):
             rec["flipped"] = (clean_top1 != top[:, 0]).cpu().numpy()
         return rec
 
-    def metrics(self, records, corruption):
+    def metrics(self, records, corruption, clean=None):
         from .metrics import wilson_interval
 
         c1 = np.asarray(records["correct"], dtype=bool)
