@@ -10,7 +10,9 @@ critical blur or examples), each N in a fresh subprocess so that its peak RSS
 is its own. Measured:
 
 - peak RSS of the evaluating process and of its largest loader worker
-  (``getrusage``: ``RUSAGE_SELF`` / ``RUSAGE_CHILDREN``), which must stay flat in N;
+  (``getrusage``: ``RUSAGE_SELF`` / ``RUSAGE_CHILDREN``), which must stay flat in N,
+  and the evaluating process's current RSS after every chunk of 1024 images
+  (``/proc/self/statm``: flat within a run once the allocator is warm);
 - full decodes per image per model, counted in the dataset's ``__getitem__``
   across worker processes (a shared counter); the header check at open time
   (``Image.open`` without decoding the pixels) is counted apart;
@@ -110,11 +112,18 @@ def one(args) -> dict:
     ds = Counted(root, classes=classes, preprocess=model.preprocess)
     ds.decodes = mp.Value("i", 0)
     sevs = [float(s) for s in args.severities.split(",")]
+    trace, peaks = [], []  # current and peak RSS after each chunk of 1024 images (GB)
+
+    def on_chunk(model, done, total):
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        trace.append(pages * os.sysconf("SC_PAGE_SIZE") / 2**30)
+        peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+
     t = time.perf_counter()
     r = blurkit.evaluate(
         model, ds, tempfile.mkdtemp(prefix="blurkit-scale-"), corruptions=[args.family],
         severities=sevs, batch_size=args.batch_size, num_workers=args.workers,
-        device=args.device, examples=0, preset="imagenet-c",
+        device=args.device, examples=0, preset="imagenet-c", on_chunk=on_chunk,
     )  # fmt: skip
     wall = time.perf_counter() - t
     tm = r.timing
@@ -132,6 +141,8 @@ def one(args) -> dict:
         "corrupt_s": tm["corrupt_s"],
         "outside_fraction": (wall - tm["forward_s"] - tm["corrupt_s"]) / wall,
         "clean_accuracy": r.rows[0]["accuracy"],
+        "rss_trace_gb": [round(v, 3) for v in trace],
+        "peak_rss_trace_gb": [round(v, 3) for v in peaks],
     }
 
 
@@ -167,15 +178,16 @@ def main() -> None:
         print(json.dumps(rows[-1]))
     head = (
         "| N | model | cells | decodes / image | peak RSS main / worker GB | ms / image "
-        "| ms / image / cell | outside forward + corruption |"
+        "| ms / image / cell | outside forward + corruption | RSS after chunk 1 / last GB |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         lines.append(
             f"| {r['n']} | {r['model']} | {r['cells']} | {r['decodes_per_image']:.2f} "
             f"| {r['peak_rss_main_gb']:.2f} / {r['peak_rss_worker_gb']:.2f} "
             f"| {r['ms_per_image']:.1f} | {r['ms_per_image_cell']:.1f} "
-            f"| {100 * r['outside_fraction']:.1f} % |"
+            f"| {100 * r['outside_fraction']:.1f} % "
+            f"| {r['rss_trace_gb'][0]:.2f} / {r['rss_trace_gb'][-1]:.2f} |"
         )
     table = "\n".join(lines)
     print(table)
