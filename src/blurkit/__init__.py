@@ -12,10 +12,26 @@ from .functional import blur
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # the evaluation entry point, imported on first use (it pulls in the whole engine)
+    if name == "evaluate":
+        from .robustness.engine import evaluate_model
+
+        return evaluate_model
+    if name == "EvalConfig":
+        from .robustness.config import EvalConfig
+
+        return EvalConfig
+    raise AttributeError(f"module 'blurkit' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "blur",
     "corrupt",
+    "evaluate",
+    "EvalConfig",
     "list_corruptions",
     "SUITES",
     "kernels",

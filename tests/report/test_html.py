@@ -136,3 +136,42 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     im = Image.open(shot).convert("L")
     lo, hi = im.getextrema()
     assert hi - lo > 100  # something was drawn
+
+
+def _header(text: str, table: str) -> list[str]:
+    import re
+
+    seg = text.split(f'id="{table}"', 1)[1].split("</tr>", 1)[0]
+    return re.findall(r"<th[^>]*>(.*?)</th>", seg)
+
+
+def test_no_empty_columns_and_the_alexnet_columns_only_on_the_imagenet_grid(tmp_path):
+    data = kit.make_dataset(12)
+    kw = dict(corrupt_fn=kit.Counter(), examples=0)
+    evaluate(kit.TinyNet(1), data, tmp_path / "c", corruptions=["box"], severities=[1, 2], **kw)
+    text = render_report([tmp_path / "c"], tmp_path / "c.html").read_text()
+    for t in ("summary-table", "corruption-table"):
+        head = _header(text, t)
+        assert not [h for h in head if "AlexNet" in h or "baseline" in h or "flip prob" in h], t
+    assert "mFP %" not in _header(text, "summary-table")  # no flip sweep was run
+    assert "glass-note" not in text
+    evaluate(
+        kit.TinyNet(1), data, tmp_path / "i", corruptions=["defocus_blur"], preset="imagenet-c",
+        **kw,
+    )  # fmt: skip
+    text = render_report([tmp_path / "i"], tmp_path / "i.html").read_text()
+    assert "mCE (AlexNet) %" in _header(text, "summary-table")
+    assert "CE (AlexNet) %" in _header(text, "corruption-table")
+
+
+def test_cifar_glass_blur_note(tmp_path):
+    from blurkit import list_corruptions
+
+    if "glass_blur" not in list_corruptions():
+        pytest.skip("glass_blur not registered")
+    data = [(x[:, :8, :8].contiguous(), y, i) for x, y, i in kit.make_dataset(4)]
+    evaluate(
+        kit.TinyNet(1), data, tmp_path, corruptions=["glass_blur"], severities=[3, 4], examples=0
+    )
+    text = render_report([tmp_path], tmp_path / "r.html").read_text()
+    assert "glass-note" in text and "4: (0.25, 1, 2)" in text and "not monotone" in text

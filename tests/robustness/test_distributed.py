@@ -22,6 +22,7 @@ GRID = dict(
     corruptions=["box", "noise"],
     severities=[1, 3],
     batch_size=4,
+    chunk_size=6,  # 4 chunks dealt to the 2 ranks
     examples=3,
     flip_frames=3,
     flip_images=7,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blurkit.robustness.evaluate import evaluate
+from blurkit.robustness.evaluate import evaluate, spread_positions
 from blurkit.robustness.store import ResultStore, ResumeError, atomic_write, read_cells_csv
 
 HERE = Path(__file__).parent
@@ -93,37 +93,54 @@ def _files(root: Path) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.parametrize("stop_after", [1, 4])
+@pytest.mark.parametrize("stop_after", [1, 2])
 def test_resume_after_interruption_gives_identical_results(tmp_path, stop_after):
     data = kit.make_dataset(20)
+    grid = {**GRID, "chunk_size": 6}  # 4 chunks: 6 + 6 + 6 + 2 images
     ref = tmp_path / "ref"
-    evaluate(kit.TinyNet(1), data, ref, corrupt_fn=kit.Counter(), **GRID)
+    evaluate(kit.TinyNet(1), data, ref, corrupt_fn=kit.Counter(), **grid)
 
     out = tmp_path / "run"
     done = []
 
-    def on_cell(model, c, s):
-        done.append((c, s))
+    def on_chunk(model, n_done, total):
+        done.append(n_done)
         if len(done) == stop_after:
             raise Stop
 
     with pytest.raises(Stop):
-        evaluate(kit.TinyNet(1), data, out, corrupt_fn=kit.Counter(), on_cell=on_cell, **GRID)
-    assert len(list((out / "records" / "tiny1" / "cell").glob("*.json"))) == stop_after
+        evaluate(kit.TinyNet(1), data, out, corrupt_fn=kit.Counter(), on_chunk=on_chunk, **grid)
+    chunks = out / "records" / "tiny1" / "chunk"
+    assert len(list(chunks.glob("*.npz"))) == stop_after
+    assert not (out / "records" / "tiny1" / "cell").exists() and not (out / "cells.csv").exists()
     fn = kit.Counter()
-    evaluate(kit.TinyNet(1), data, out, corrupt_fn=fn, **GRID)
-    # the rerun computed only the missing cells: 3 batches per corrupted cell (20 images / 8)
-    corrupted_done = stop_after - 1  # the clean cell is first and calls no corruption
-    cell_calls = 3 * (N_CELLS - 1 - corrupted_done)
-    flip_calls = 3 * 1 * 2  # 3 frames x 1 batch x 2 corruptions
+    evaluate(kit.TinyNet(1), data, out, corrupt_fn=fn, **grid)
+    # the rerun computed only the missing chunks: one batch per chunk (chunk 6 < batch 8),
+    # 6 corrupted cells per batch, plus the flip sweep on the chunks' swept images
+    missing = range(stop_after, 4)
+    swept = set(spread_positions(20, GRID["flip_images"]))
+    flip_batches = sum(1 for k in missing if swept & set(range(6 * k, min(6 * k + 6, 20))))
     report_calls = 6 + 6  # example strips of the 6 corrupted cells + 6 kernel thumbnails
-    assert fn.calls == cell_calls + flip_calls + report_calls
+    assert fn.calls == 6 * len(missing) + 3 * 2 * flip_batches + report_calls
     a, b = _files(ref), _files(out)
     assert a.keys() == b.keys() and "cells.csv" in a and "summary.json" in a
     for k in a:
         assert a[k] == b[k], k
     rows = read_cells_csv(out / "cells.csv")
     assert len(rows) == N_CELLS and rows[0]["corruption"] == "clean"
+
+
+def test_chunk_size_and_workers_do_not_change_results(tmp_path):
+    data = kit.make_dataset(20)
+    evaluate(kit.TinyNet(1), data, tmp_path / "a", corrupt_fn=kit.Counter(), **GRID)
+    evaluate(
+        kit.TinyNet(1), data, tmp_path / "b", corrupt_fn=kit.Counter(), chunk_size=3,
+        num_workers=2, **{**GRID, "batch_size": 2},
+    )  # fmt: skip
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == b[k], k
 
 
 _SCRIPT = """
@@ -137,7 +154,8 @@ class Slow(kit.Counter):
         time.sleep({delay})
         return super().__call__(*a, **k)
 
-evaluate(kit.TinyNet(1), kit.make_dataset(20), {out!r}, corrupt_fn=Slow(), **{grid!r})
+evaluate(kit.TinyNet(1), kit.make_dataset(20), {out!r}, corrupt_fn=Slow(), chunk_size=4,
+         **{grid!r})
 print("finished")
 """
 
@@ -150,19 +168,20 @@ def test_resume_after_sigkill(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    cells = out / "records" / "tiny1" / "cell"
+    chunks = out / "records" / "tiny1" / "chunk"  # 5 chunks of 4 images
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(cells.glob("*.json"))) < 3:
+    while time.time() < deadline and len(list(chunks.glob("*.npz"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    n_done = len(list(cells.glob("*.json")))
-    assert 3 <= n_done < N_CELLS, "the run was not killed part-way"
+    n_done = len(list(chunks.glob("*.npz")))
+    assert 2 <= n_done < 5, "the run was not killed part-way"
     assert not (out / "cells.csv").exists()
     # resume in this process (the same code path as a fresh command)
-    evaluate(kit.TinyNet(1), kit.make_dataset(20), out, corrupt_fn=kit.Counter(), **GRID)
+    grid = {**GRID, "chunk_size": 4}
+    evaluate(kit.TinyNet(1), kit.make_dataset(20), out, corrupt_fn=kit.Counter(), **grid)
     ref = tmp_path / "ref"
-    evaluate(kit.TinyNet(1), kit.make_dataset(20), ref, corrupt_fn=kit.Counter(), **GRID)
+    evaluate(kit.TinyNet(1), kit.make_dataset(20), ref, corrupt_fn=kit.Counter(), **grid)
     a, b = _files(ref), _files(out)
     assert a.keys() == b.keys()
     for k in a:

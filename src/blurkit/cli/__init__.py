@@ -17,6 +17,7 @@ _COMMANDS = (
     "measure",
     "models",
     "evaluate",
+    "merge",
     "attack",
     "train",
     "study",

@@ -51,26 +51,6 @@ def default_model() -> str:
     raise BlurkitError("no bundled CIFAR-10 model found; pass --model")
 
 
-class _Spread:
-    """``n`` items spread evenly over a dataset (items keep their dataset index), so
-    that ``--limit`` on a dataset stored by class still covers every class."""
-
-    def __init__(self, dataset, n: int):
-        from ..robustness.evaluate import spread_positions
-
-        self.dataset = dataset
-        self.positions = spread_positions(len(dataset), n)
-        self.classes = getattr(dataset, "classes", None)
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, i: int):
-        if not 0 <= i < len(self.positions):
-            raise IndexError(i)
-        return self.dataset[self.positions[i]]
-
-
 def _parse_floats(text: str, name: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -116,22 +96,26 @@ def run_evaluate(
     quiet: bool = False,
     model_options: dict | None = None,
     label_space: str = "auto",
+    shard: str | None = None,
+    num_workers: int | None = None,
+    amp: str | None = None,
+    channels_last: bool = False,
 ):
     """What ``blurkit evaluate`` does, callable from Python: load the models and
-    the dataset, run :func:`blurkit.robustness.evaluate`, render the report.
+    the dataset, run :func:`blurkit.robustness.evaluate_model`, render the report.
     ``model_options`` are :func:`blurkit.models.load_model` keyword arguments
     (``weights``, ``num_classes``, ``classes``, ``mean``, ``std``, ``input_size``,
     ``trust_pickle``) applied to every model. ``label_space``: ``auto`` scores a model
     with more classes than the data on the data's classes by restricting its logits
     (ImageNet-R/A style; the model's name then says ``@<k>-of-<n>-classes``), ``full``
     maps the folders into the model's whole output.
-    Returns the :class:`~blurkit.robustness.evaluate.EvaluationResult`."""
+    Returns the :class:`~blurkit.robustness.engine.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..data import open_dataset
     from ..models import load_model
     from ..robustness.distributed import init_distributed
-    from ..robustness.evaluate import evaluate
+    from ..robustness.engine import evaluate_model
 
     ctx = init_distributed(device)
     names = list(models) if models else [default_model()]
@@ -164,8 +148,6 @@ def run_evaluate(
         console.print(
             f"[yellow]{len(skipped)} unreadable file(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
         )
-    if limit:
-        ds = _Spread(ds, limit)
     show = ctx.is_main and not quiet
     with Progress(
         TextColumn("{task.description}"),
@@ -181,7 +163,7 @@ def run_evaluate(
         def progress(desc, done, total):
             bar.update(task, description=desc, completed=done, total=total)
 
-        result = evaluate(
+        result = evaluate_model(
             loaded,
             ds,
             out,
@@ -199,10 +181,15 @@ def run_evaluate(
             baseline=baseline,
             dataset_id=str(data) + (f"[spread {limit}]" if limit else ""),
             overwrite=overwrite,
+            limit=limit or None,
+            shard=shard,
+            num_workers=num_workers,
+            amp=amp,
+            channels_last=channels_last,
             progress=progress,
             ctx=ctx,
         )
-    if ctx.is_main and report:
+    if ctx.is_main and report and result.complete:
         from ..report import render_report
 
         path = render_report([result.out], report_path or Path(result.out) / "report.html")
@@ -279,6 +266,16 @@ def evaluate_command(
     input_size: int = INPUT_SIZE_OPTION,
     trust_pickle: bool = TRUST_PICKLE_OPTION,
     label_space: str = LABEL_SPACE_OPTION,
+    shard: str = typer.Option(
+        None, help="Run one shard 'i/N' of the images (job arrays); join with 'blurkit merge'."
+    ),
+    num_workers: int = typer.Option(
+        None, help="Loader processes decoding images (default: min(4, CPUs))."
+    ),
+    amp: str = typer.Option(None, help="Run the model under autocast: bf16 or fp16."),
+    channels_last: bool = typer.Option(
+        False, "--channels-last", help="Run the model in the channels-last memory layout."
+    ),
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
@@ -309,9 +306,16 @@ def evaluate_command(
             quiet=quiet,
             model_options=opts,
             label_space=label_space,
+            shard=shard,
+            num_workers=num_workers,
+            amp=amp,
+            channels_last=channels_last,
         )
     except BlurkitError as e:
         fail(str(e))
+    if not r.complete:
+        console.print(f"shard {shard} done in {r.out}; join the shards with 'blurkit merge'")
+        return
     if not r.rows:  # not rank 0
         return
     _print_summary(r, time.perf_counter() - t0)

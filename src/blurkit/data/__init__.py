@@ -9,6 +9,7 @@ from .archive import decode_archive_uint8, index_archive
 from .datasets import (
     SAMPLE_PATH,
     CifarBatchesDataset,
+    CsvImageDataset,
     ImageFolderDataset,
     TarImageDataset,
     make_loader,
@@ -19,6 +20,7 @@ from .datasets import (
 __all__ = [
     "SAMPLE_PATH",
     "CifarBatchesDataset",
+    "CsvImageDataset",
     "ImageFolderDataset",
     "TarImageDataset",
     "decode_archive_uint8",

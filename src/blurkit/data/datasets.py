@@ -38,6 +38,7 @@ __all__ = [
     "ImageFolderDataset",
     "TarImageDataset",
     "CifarBatchesDataset",
+    "CsvImageDataset",
     "open_dataset",
     "make_loader",
     "shard_indices",
@@ -158,6 +159,74 @@ class ImageFolderDataset(ImageDataset):
     def _read(self, i: int) -> bytes:
         with open(self.keys[i], "rb") as f:
             return f.read()
+
+
+class CsvImageDataset(ImageDataset):
+    """A CSV / TSV file list: one ``path,label`` line per image, with a header or not.
+
+    The delimiter is a tab for ``.tsv`` files and a comma otherwise. A first row
+    whose path does not end in an image extension is a header (e.g. ``path,label``). Relative paths are resolved against the
+    folder of the list. Labels are class names (mapped through ``classes``, or the
+    sorted distinct names) or, when every label is an integer (and not a name in
+    ``classes``), class indices used as they are.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        classes: Sequence[str] | None = None,
+        preprocess: Preprocess | None = None,
+        verify: bool = True,
+    ) -> None:
+        import csv
+
+        super().__init__(preprocess, str(path))
+        path = Path(path)
+        delim = "\t" if path.suffix.lower() == ".tsv" else ","
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f, delimiter=delim) if r and any(v.strip() for v in r)]
+        if rows and Path(rows[0][0].strip()).suffix.lower() not in IMAGE_EXTENSIONS:
+            rows = rows[1:]  # a header
+        bad = [i for i, r in enumerate(rows) if len(r) < 2 or not r[0].strip()]
+        if bad:
+            raise ParameterError(
+                f"source: {str(path)!r} line {bad[0] + 1}: expected 'path{delim}label', "
+                f"got {delim.join(rows[bad[0]])!r}"
+            )
+        if not rows:
+            raise ParameterError(f"source: {str(path)!r} lists no images")
+        base = path.parent
+        files = [Path(r[0].strip()) for r in rows]
+        self.keys = [str(p if p.is_absolute() else base / p) for p in files]
+        names = [r[1].strip() for r in rows]
+        numeric = all(n.isdigit() for n in names)
+        if numeric and (classes is None or not set(names) <= set(classes)):
+            self.labels = [int(n) for n in names]
+            self.classes = (
+                list(classes) if classes else [str(i) for i in range(max(self.labels) + 1)]
+            )
+        else:
+            self.classes, lut = _class_map(names, classes, str(path))
+            self.labels = [lut[n] for n in names]
+        if verify:
+            self._verify()
+
+    def _read(self, i: int) -> bytes:
+        with open(self.keys[i], "rb") as f:
+            return f.read()
+
+    def _verify(self) -> None:
+        missing = [k for k in self.keys if not os.path.isfile(k)]
+        if missing:
+            keep = [i for i, k in enumerate(self.keys) if os.path.isfile(k)]
+            self.skipped += [(k, "FileNotFoundError: no such file") for k in missing]
+            self._subset(keep)
+            warnings.warn(
+                f"{self.source}: skipped {len(missing)} missing file(s), e.g. {missing[0]} "
+                "(see dataset.skipped)",
+                stacklevel=3,
+            )
+        super()._verify()
 
 
 class TarImageDataset(ImageDataset):
@@ -349,7 +418,9 @@ def open_dataset(
     Args:
         source: ``"sample"`` (the bundled 1,000-image CIFAR-10 test sample, 100
             per class), an ImageFolder directory, a ``.tar``/``.tar.gz`` archive
-            of one, or a CIFAR-10 python-batches directory (or batch file).
+            of one, a CIFAR-10 python-batches directory (or batch file), or a
+            ``.csv`` / ``.tsv`` file list of ``path,label`` lines
+            (:class:`CsvImageDataset`).
         classes: class list the folder names map into (e.g. a model's
             ``classes``); default: the sorted folder names.
         preprocess: PIL image -> ``(3, S, S)`` tensor (e.g. ``model.preprocess``);
@@ -375,11 +446,14 @@ def open_dataset(
     path = Path(source)
     if not path.exists():
         raise ParameterError(
-            f"source: expected 'sample', a folder, a .tar/.tar.gz archive or CIFAR batches; "
+            "source: expected 'sample', a folder, a .tar/.tar.gz archive, CIFAR batches or a "
+            f".csv/.tsv file list; "
             f"{str(source)!r} does not exist"
         )
     if path.is_file() and is_archive(path):
         return TarImageDataset(path, classes, preprocess, **kwargs)
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
+        return CsvImageDataset(path, classes, preprocess, **kwargs)
     cifar_dir = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
     if (path.is_file() and path.name.startswith(("data_batch", "test_batch"))) or (
         path.is_dir() and any(cifar_dir.glob("*_batch*")) and (cifar_dir / "batches.meta").exists()

@@ -102,6 +102,31 @@ def load_results(dirs: Sequence[str | os.PathLike]) -> dict:
     return out
 
 
+def _table(tid: str, head: Sequence[str], rows: Sequence[Sequence], n_left: int = 1) -> str:
+    """An HTML table of already formatted cells, without the columns empty in every row
+    (``None`` everywhere: e.g. the AlexNet-normalised CE off the ImageNet-C grid)."""
+    keep = [j for j in range(len(head)) if j < n_left or any(r[j] is not None for r in rows)]
+    th = "".join(
+        f'<th class="l">{head[j]}</th>' if j < n_left else f"<th>{head[j]}</th>" for j in keep
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="l">{r[j]}</td>'
+            if j < n_left
+            else f"<td>{'&ndash;' if r[j] is None else r[j]}</td>"
+            for j in keep
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f'<table id="{tid}"><tr>{th}</tr>{body}</table>'
+
+
+def _pct(v):
+    return None if v is None else _f(v, pct=True)
+
+
 def _summary_table(res: dict) -> str:
     fams = sorted({f for m in res["models"] for f in res["critical"].get(m, {})})
     head = [
@@ -123,30 +148,27 @@ def _summary_table(res: dict) -> str:
         ci = (
             f"{_f(s.get('clean_accuracy_low'), pct=True)}&ndash;{_f(s.get('clean_accuracy_high'), pct=True)}"
             if s.get("clean_accuracy_low") is not None
-            else "&ndash;"
+            else None
         )
         cells = [
-            f'<td class="l">{html.escape(m)}</td>',
-            f"<td>{_f(s.get('n'))}</td>",
-            f"<td>{_f(s.get('clean_accuracy'), pct=True)}</td>",
-            f"<td>{ci}</td>",
-            f"<td>{_f(s.get('mean_blur_accuracy'), pct=True)}</td>",
-            f"<td>{_f(s.get('mce_alexnet'), pct=True)}</td>",
-            f"<td>{_f(s.get('relative_mce_alexnet'), pct=True)}</td>",
-            f"<td>{_f(s.get('mce_baseline'), pct=True)}</td>",
-            f"<td>{_f(s.get('mean_flip_rate'), pct=True)}</td>",
-            f"<td>{_f(s.get('mean_flip_probability'), pct=True)}</td>",
+            html.escape(m),
+            _f(s.get("n")),
+            _f(s.get("clean_accuracy"), pct=True),
+            ci,
+            _pct(s.get("mean_blur_accuracy")),
+            _pct(s.get("mce_alexnet")),
+            _pct(s.get("relative_mce_alexnet")),
+            _pct(s.get("mce_baseline")),
+            _pct(s.get("mean_flip_rate")),
+            _pct(s.get("mean_flip_probability")),
         ]
         for f in fams:
             c = s.get("critical", {}).get(f, {})
             med = (c.get("strength") or {}).get("median")
             unit = c.get("unit", "")
-            cells.append(f"<td>{_f(med)} {html.escape(unit)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    th = "".join(
-        f'<th class="l">{h}</th>' if i == 0 else f"<th>{h}</th>" for i, h in enumerate(head)
-    )
-    return f'<table id="summary-table"><tr>{th}</tr>{"".join(rows)}</table>'
+            cells.append(f"{_f(med)} {html.escape(unit)}")
+        rows.append(cells)
+    return _table("summary-table", head, rows)
 
 
 def _per_corruption_table(res: dict) -> str:
@@ -173,15 +195,8 @@ def _per_corruption_table(res: dict) -> str:
                 pc.get("mean_flip_rate"),
                 pc.get("flip_probability"),
             ]
-            rows.append(
-                f'<tr><td class="l">{html.escape(m)}</td><td class="l">{html.escape(c)}</td>'
-                + "".join(f"<td>{_f(v, pct=True)}</td>" for v in vals)
-                + "</tr>"
-            )
-    th = "".join(
-        f'<th class="l">{h}</th>' if i < 2 else f"<th>{h}</th>" for i, h in enumerate(head)
-    )
-    return f'<table id="corruption-table"><tr>{th}</tr>{"".join(rows)}</table>'
+            rows.append([html.escape(m), html.escape(c)] + [_pct(v) for v in vals])
+    return _table("corruption-table", head, rows, n_left=2)
 
 
 def _cells_table(res: dict) -> str:
@@ -196,20 +211,34 @@ def _cells_table(res: dict) -> str:
         "top5_accuracy",
         "flip_rate",
     ]
-    th = "".join(f"<th>{c}</th>" for c in cols)
-    body = []
-    for r in res["rows"]:
-        body.append(
-            "<tr>"
-            + "".join(
-                f'<td class="l">{html.escape(str(r.get(c)))}</td>'
-                if c in ("model", "corruption")
-                else f"<td>{_f(r.get(c), 4)}</td>"
-                for c in cols
-            )
-            + "</tr>"
-        )
-    return f'<table id="cells-table"><tr>{th}</tr>{"".join(body)}</table>'
+    rows = [
+        [html.escape(str(r.get(c))) for c in cols[:2]]
+        + [None if r.get(c) is None else _f(r.get(c), 4) for c in cols[2:]]
+        for r in res["rows"]
+    ]
+    return _table("cells-table", cols, rows, n_left=2)
+
+
+def _glass_note(res: dict) -> str:
+    """CIFAR-10-C glass blur is not monotone in severity: say so where it is shown."""
+    if not any(
+        r.get("corruption") == "glass_blur" and r.get("preset") == "cifar-10-c" for r in res["rows"]
+    ):
+        return ""
+    from ..corruptions.imagenet_c import SEVERITY_TABLES
+
+    table = SEVERITY_TABLES["cifar-10-c"]["glass_blur"]
+    params = ", ".join(
+        f"{i + 1}: ({', '.join(f'{v:g}' for v in row)})" for i, row in enumerate(table)
+    )
+    return (
+        "<p class='note' id='glass-note'>CIFAR-10-C glass blur is not monotone in severity: "
+        "the reference's own parameter table (sigma, max_delta, iterations) is "
+        f"{html.escape(params)}. Severity 4 blurs less than severity 3 (sigma 0.25 against "
+        "0.4) but shuffles pixels twice, so accuracy need not fall from severity 3 to 4; "
+        "blurkit keeps the reference's table so that results compare with published "
+        "CIFAR-10-C numbers.</p>"
+    )
 
 
 def _decode_png(data: bytes) -> np.ndarray:
@@ -244,7 +273,9 @@ def render_report(
         "Accuracy in percent; intervals are 95 % Wilson intervals; CE normalised by AlexNet's "
         "published ImageNet-C errors only on the standard ImageNet-C grid.</p>",
     ]
-    parts.append("<h2>Summary</h2>" + _summary_table(res) + _per_corruption_table(res))
+    parts.append(
+        "<h2>Summary</h2>" + _summary_table(res) + _per_corruption_table(res) + _glass_note(res)
+    )
 
     # accuracy against severity, one figure per family
     parts.append("<h2>Accuracy against severity</h2><div class='figs'>")

@@ -8,6 +8,7 @@ Layout of a results directory ``OUT`` (documented in ``docs/results_schema.md``)
     OUT/cells.csv                      tidy table, one row per (model, corruption, severity)
     OUT/summary.json                   summaries per model (clean / blur accuracy, CE, mCE, ...)
     OUT/records/<model>/config.json    the run configuration and its hash (resume guard)
+    OUT/records/<model>/chunk/<start>.npz   per-image records of every cell of one chunk
     OUT/records/<model>/cell/<corruption>@<severity>.json   row + per-image predictions
     OUT/records/<model>/flip/<corruption>.json              flip-probability sweep
     OUT/records/<model>/critical/<corruption>.json          critical-blur results
@@ -192,6 +193,46 @@ class ResultStore:
     def load(self, model: str, kind: str, key: str) -> dict:
         return json.loads(self._path(model, kind, key).read_text())
 
+    # --- array records (chunks: per-image records of many cells) --------------------------
+    def _apath(self, model: str, kind: str, key: str) -> Path:
+        return self.model_dir(model) / kind / f"{_slug(key)}.npz"
+
+    def has_arrays(self, model: str, kind: str, key: str) -> bool:
+        return self._apath(model, kind, key).exists()
+
+    def save_arrays(self, model: str, kind: str, key: str, arrays: dict) -> None:
+        """Write a dict of numpy arrays as one ``.npz``, atomically (no pickled objects)."""
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write(self._apath(model, kind, key), buf.getvalue())
+
+    def load_arrays(
+        self,
+        model: str,
+        kind: str,
+        key: str,
+        *,
+        names: Sequence[str] | None = None,
+        prefix: str | None = None,
+    ) -> dict:
+        """The arrays of one ``.npz`` record (only ``names``, or those starting with
+        ``prefix``, when given: the others are not read)."""
+        import numpy as np
+
+        with np.load(self._apath(model, kind, key), allow_pickle=False) as z:
+            keep = [
+                k
+                for k in z.files
+                if (names is None or k in names) and (prefix is None or k.startswith(prefix))
+            ]
+            return {k: z[k] for k in keep}
+
+    def array_keys(self, model: str, kind: str) -> list[str]:
+        d = self.model_dir(model) / kind
+        return sorted(p.stem for p in d.glob("*.npz")) if d.exists() else []
+
     def records(self, model: str, kind: str) -> list[dict]:
         d = self.model_dir(model) / kind
         if not d.exists():
@@ -246,13 +287,17 @@ class ResultStore:
             out.extend((mi, r) for r in rows)
         return [r for _, r in out]
 
-    def write_cells_csv(self, models: Iterable[str] | None = None) -> Path:
-        """(Re)write ``cells.csv`` from the records, atomically."""
+    def write_cells_csv(
+        self, models: Iterable[str] | None = None, columns: Sequence[str] | None = None
+    ) -> Path:
+        """(Re)write ``cells.csv`` from the records, atomically (``columns``: default
+        :data:`CELL_COLUMNS`, the classification task's)."""
+        columns = CELL_COLUMNS if columns is None else tuple(columns)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CELL_COLUMNS)
+        w.writerow(columns)
         for r in self.rows(models):
-            w.writerow([_fmt(r.get(c)) for c in CELL_COLUMNS])
+            w.writerow([_fmt(r.get(c)) for c in columns])
         path = self.root / "cells.csv"
         atomic_write(path, buf.getvalue())
         return path
