@@ -24,6 +24,7 @@ _COMMANDS = (
     "deblur",
     "report",
     "demo",
+    "compare_features",
 )
 
 for _name in _COMMANDS:

@@ -100,6 +100,8 @@ def run_evaluate(
     num_workers: int | None = None,
     amp: str | None = None,
     channels_last: bool = False,
+    task: str = "classification",
+    task_options: dict | None = None,
 ):
     """What ``blurkit evaluate`` does, callable from Python: load the models and
     the dataset, run :func:`blurkit.robustness.evaluate_model`, render the report.
@@ -158,10 +160,10 @@ def run_evaluate(
         transient=True,
         disable=not show,
     ) as bar:
-        task = bar.add_task("evaluating", total=None)
+        bar_id = bar.add_task("evaluating", total=None)
 
         def progress(desc, done, total):
-            bar.update(task, description=desc, completed=done, total=total)
+            bar.update(bar_id, description=desc, completed=done, total=total)
 
         result = evaluate_model(
             loaded,
@@ -186,6 +188,8 @@ def run_evaluate(
             num_workers=num_workers,
             amp=amp,
             channels_last=channels_last,
+            task=task,
+            task_options=task_options or {},
             progress=progress,
             ctx=ctx,
         )
@@ -266,6 +270,24 @@ def evaluate_command(
     input_size: int = INPUT_SIZE_OPTION,
     trust_pickle: bool = TRUST_PICKLE_OPTION,
     label_space: str = LABEL_SPACE_OPTION,
+    task: str = typer.Option(
+        "classification",
+        "--task",
+        help="classification (top-1 under blur) or embedding (how far blur moves the "
+        "features: cosine, drift, retrieval@1, kNN, linear probe, CKA).",
+    ),
+    layer: str = typer.Option(
+        None,
+        "--layer",
+        help="--task embedding: the module whose output is the embedding (default: the "
+        "input of the last linear layer, or the model's output for an encoder).",
+    ),
+    cosine_threshold: float = typer.Option(
+        None,
+        "--cosine-threshold",
+        help="--task embedding: critical blur also counts a cosine to the clean embedding "
+        "below this as a change.",
+    ),
     shard: str = typer.Option(
         None, help="Run one shard 'i/N' of the images (job arrays); join with 'blurkit merge'."
     ),
@@ -310,6 +332,12 @@ def evaluate_command(
             num_workers=num_workers,
             amp=amp,
             channels_last=channels_last,
+            task=task,
+            task_options={
+                k: v
+                for k, v in {"layer": layer, "threshold": cosine_threshold}.items()
+                if v is not None
+            },
         )
     except BlurkitError as e:
         fail(str(e))
@@ -323,6 +351,9 @@ def evaluate_command(
 
 def _print_summary(r, seconds: float) -> None:
     from rich.table import Table
+
+    if r.summary.get("task") == "embedding":
+        return _print_embedding_summary(r, seconds)
 
     t = Table(title="blur robustness", show_lines=False)
     for c in (
@@ -352,6 +383,39 @@ def _print_summary(r, seconds: float) -> None:
             pct(s.get("mean_flip_probability")),
         )
     console.print(t)
+    console.print(
+        f"results in {r.out} ({seconds:.0f} s)"
+        + (f"; report: {r.timing['report']}" if "report" in r.timing else "")
+    )
+
+
+def _print_embedding_summary(r, seconds: float) -> None:
+    from rich.table import Table
+
+    t = Table(title="representation under blur (means over blurred cells)")
+    cols = ("clean kNN", "cosine", "drift", "retrieval@1", "kNN", "CKA")
+    names = list(r.summary["models"]) or [""]
+    t.add_column("model", justify="left", no_wrap=True, min_width=max(map(len, names)))
+    for c in cols:
+        t.add_column(c, justify="right")
+
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    for m, s in r.summary["models"].items():
+        t.add_row(
+            m,
+            f(s.get("clean_knn_accuracy")),
+            f(s.get("mean_cosine")),
+            f(s.get("mean_drift")),
+            f(s.get("mean_retrieval_at_1")),
+            f(s.get("mean_knn_accuracy")),
+            f(s.get("mean_cka")),
+        )
+    console.print(t)
+    for m, s in r.summary["models"].items():
+        if s.get("undefined"):
+            console.print(f"{m}: {s['undefined']}", highlight=False)
     console.print(
         f"results in {r.out} ({seconds:.0f} s)"
         + (f"; report: {r.timing['report']}" if "report" in r.timing else "")

@@ -25,6 +25,7 @@ import numpy as np
 from .._checks import ParameterError
 from ..robustness.store import ResultStore, atomic_write
 from . import figures
+from .embedding import embedding_sections, is_embedding_run
 
 __all__ = ["render_report", "load_results"]
 
@@ -199,18 +200,21 @@ def _per_corruption_table(res: dict) -> str:
     return _table("corruption-table", head, rows, n_left=2)
 
 
-def _cells_table(res: dict) -> str:
-    cols = [
-        "model",
-        "corruption",
-        "severity",
-        "n",
-        "accuracy",
-        "accuracy_low",
-        "accuracy_high",
-        "top5_accuracy",
-        "flip_rate",
-    ]
+def _cells_table(res: dict, cols: Sequence[str] | None = None) -> str:
+    cols = list(
+        cols
+        or [
+            "model",
+            "corruption",
+            "severity",
+            "n",
+            "accuracy",
+            "accuracy_low",
+            "accuracy_high",
+            "top5_accuracy",
+            "flip_rate",
+        ]
+    )
     rows = [
         [html.escape(str(r.get(c))) for c in cols[:2]]
         + [None if r.get(c) is None else _f(r.get(c), 4) for c in cols[2:]]
@@ -273,6 +277,14 @@ def render_report(
         "Accuracy in percent; intervals are 95 % Wilson intervals; CE normalised by AlexNet's "
         "published ImageNet-C errors only on the standard ImageNet-C grid.</p>",
     ]
+    if is_embedding_run(res["rows"]):
+        parts += embedding_sections(res, lambda png, alt, fid: _img(png, alt, fid=fid))
+        cols = ["model", "corruption", "severity", "n", "cosine", "drift", "retrieval_at_1",
+                "knn_accuracy", "probe_accuracy", "cka"]  # fmt: skip
+        parts.append("<h2>All cells</h2>" + _cells_table(res, cols) + "</body></html>")
+        out = Path(out)
+        atomic_write(out, "\n".join(parts))
+        return out
     parts.append(
         "<h2>Summary</h2>" + _summary_table(res) + _per_corruption_table(res) + _glass_note(res)
     )

@@ -10,6 +10,7 @@ __all__ = [*_critical, *_attack]
 # evaluation grid, benchmark metrics, result store, torchrun helpers (evaluation engine)
 from .config import EvalConfig  # noqa: E402
 from .distributed import DistContext, init_distributed, shard_indices  # noqa: E402
+from .embedding import EmbeddingTask, embedding_critical_blur  # noqa: E402  (registers "embedding")
 from .engine import EvaluationResult, evaluate_model, merge_results  # noqa: E402
 from .metrics import *  # noqa: E402, F403
 from .metrics import __all__ as _metrics  # noqa: E402
@@ -26,6 +27,8 @@ __all__ += [
     "EvaluationResult",
     "Task",
     "ClassificationTask",
+    "EmbeddingTask",
+    "embedding_critical_blur",
     "register_task",
     "get_task",
     "list_tasks",

@@ -538,7 +538,8 @@ def evaluate_model(
     task_cls = get_task(cfg.task)
     fn = corrupt_fn or _default_corrupt
     cells = [("clean", 0.0)] + [(c, s) for c in corrs for s in sevs]
-    flip_on = cfg.flip_frames >= 2 and cfg.flip_images > 0
+    # the flip sweep follows a per-image value along the severities: only tasks that have one
+    flip_on = cfg.flip_frames >= 2 and cfg.flip_images > 0 and task_cls.sweep_values is not None
     sweep_sevs = [float(v) for v in np.linspace(1.0, 5.0, int(cfg.flip_frames))] if flip_on else []
 
     ctx = ctx or init_distributed(cfg.device)

@@ -85,12 +85,20 @@ def embed_dataset(
             takes them) or a DataLoader of such batches.
         layer: which features (``FeatureEncoder``'s ``layer``).
         batch_size: images per forward pass (map-style datasets).
-        limit: embed at most this many images.
+        limit: embed at most this many images, spread evenly over a map-style dataset (as
+            the evaluation's ``limit``: a class-sorted folder keeps every class).
         device: where the model runs (default: its parameters' device).
     """
     batch_size = check_int(batch_size, "batch_size", low=1)
     if limit is not None:
         limit = check_int(limit, "limit", low=1)
+    from torch.utils.data import DataLoader, Subset
+
+    if limit is not None and not isinstance(data, DataLoader) and hasattr(data, "__len__"):
+        from .seeds import spread_positions
+
+        if limit < len(data):
+            data = Subset(data, spread_positions(len(data), limit))
     enc = model if isinstance(model, FeatureEncoder) else FeatureEncoder(model, layer)
     enc.eval()
     if device is None:
