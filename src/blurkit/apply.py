@@ -39,12 +39,13 @@ BlurFilesResult = FilesResult
 
 def file_seed(seed: int, path: str | os.PathLike) -> int:
     """Per-file seed from the run seed and the file name, so a file's random draw
-    does not depend on which other files are processed or in what order.
+    does not depend on which other files are processed or in what order. The name is
+    hashed as the bytes it has on disk, so a name that is not valid UTF-8 works too.
 
     >>> file_seed(0, "a/cat.png") == file_seed(0, "b/cat.png")
     True
     """
-    return (int(seed) * 1_000_003 + zlib.crc32(Path(path).name.encode())) % (2**63)
+    return (int(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
 
 
 def blur_files(

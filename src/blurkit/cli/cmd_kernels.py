@@ -8,6 +8,7 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._options import positive_int
 
 
 @app.command("kernels")
@@ -21,7 +22,7 @@ def kernels_command(
         "-k",
         help="Kernel spec, e.g. 'defocus(radius=3.5)'; repeat for several. Default: every family.",
     ),
-    columns: int = typer.Option(5, help="Panels per row."),
+    columns: int = typer.Option(5, help="Panels per row.", callback=positive_int()),
     list_only: bool = typer.Option(False, "--list", help="List the kernel families and exit."),
 ) -> None:
     """Draw a labelled gallery of blur kernels (point-spread functions)."""

@@ -14,7 +14,8 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, hold_out_lock
+from ._options import finite_float, nonneg_int, positive_int
 
 
 def _families(text: str | None):
@@ -54,12 +55,22 @@ def train_command(
     finetune: str = typer.Option(
         None, "--finetune", help="Start from these weights (model.pt, .safetensors or a name)."
     ),
-    epochs: int = typer.Option(1, help="Epochs."),
-    batch_size: int = typer.Option(256, help="Global batch size (split across processes)."),
-    lr: float = typer.Option(None, help="Peak learning rate (default 0.3, fine-tuning 0.03)."),
-    seed: int = typer.Option(0, help="Seed of initialisation, data order and blur draws."),
-    limit: int = typer.Option(None, help="Train on N images of a fixed random subset."),
-    threads: int = typer.Option(None, help="Torch threads per process."),
+    epochs: int = typer.Option(1, help="Epochs.", callback=positive_int()),
+    batch_size: int = typer.Option(
+        256, help="Global batch size (split across processes).", callback=positive_int()
+    ),
+    lr: float = typer.Option(
+        None,
+        help="Peak learning rate (default 0.3, fine-tuning 0.03).",
+        callback=finite_float(0.0, low_inclusive=False),
+    ),
+    seed: int = typer.Option(
+        0, help="Seed of initialisation, data order and blur draws.", callback=nonneg_int()
+    ),
+    limit: int = typer.Option(
+        None, help="Train on N images of a fixed random subset.", callback=positive_int()
+    ),
+    threads: int = typer.Option(None, help="Torch threads per process.", callback=positive_int()),
     cache: Path = typer.Option(None, help="Directory to cache decoded archives in."),
     families: str = typer.Option(
         None,
@@ -70,13 +81,23 @@ def train_command(
         None, help="finetune | pretrain | constant (default: finetune with --finetune)."
     ),
     consistency_weight: float = typer.Option(
-        None, help="Jensen-Shannon weight (default 12 for consistency, 0 otherwise)."
+        None,
+        help="Jensen-Shannon weight (default 12 for consistency, 0 otherwise).",
+        callback=finite_float(0.0),
     ),
     adv_kernel: str = typer.Option("freeform", help="Adversary: freeform | motion | zernike."),
-    adv_steps: int = typer.Option(3, help="Adversary inner steps."),
-    adv_fraction: float = typer.Option(0.5, help="Share of each batch attacked."),
-    adv_ssim: float = typer.Option(0.85, help="Adversary SSIM budget."),
-    adv_radius: int = typer.Option(2, help="Adversary kernel support radius (px)."),
+    adv_steps: int = typer.Option(3, help="Adversary inner steps.", callback=positive_int()),
+    adv_fraction: float = typer.Option(
+        0.5, help="Share of each batch attacked.", callback=finite_float(0.0, 1.0)
+    ),
+    adv_ssim: float = typer.Option(
+        0.85,
+        help="Adversary SSIM budget.",
+        callback=finite_float(0.0, 1.0, low_inclusive=False),
+    ),
+    adv_radius: int = typer.Option(
+        2, help="Adversary kernel support radius (px).", callback=positive_int()
+    ),
     adv_fidelity: str = typer.Option("constraint", help="constraint | penalty | none."),
     adv_warm_start: bool = typer.Option(False, help="Warm-start kernels per image."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -107,6 +128,7 @@ def train_command(
         }
     import os
 
+    hold_out_lock(out, "train")
     rank0 = int(os.environ.get("RANK", "0")) == 0
     with Progress(
         TextColumn("{task.description}"),
