@@ -86,7 +86,7 @@ class OutLock:
             raise ParameterError(f"--out: {str(out)!r} is an existing file; expected a folder")
         try:
             out.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:  # a parent is a file
+        except (FileExistsError, NotADirectoryError):  # a parent is a file
             raise ParameterError(
                 f"--out: cannot create the folder {str(out)!r}: a part of the path is a file"
             ) from None

@@ -74,11 +74,11 @@ def study_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output."),
 ) -> None:
     """Train baseline/augment/adversarial/consistency from one start and compare them."""
+    sevs = _floats(severities, "--severities")
+    fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
+    hold_out_lock(out, "study")
     from ..defenses.study import run_study
 
-    fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
-    sevs = _floats(severities, "--severities")
-    hold_out_lock(out, "study")
     try:
         study = run_study(
             data,
