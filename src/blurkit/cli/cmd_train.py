@@ -105,6 +105,7 @@ def train_command(
     """Train or fine-tune with a blur-robustness method: checkpoint.pt, model.pt, summary.json."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    hold_out_lock(out, "train")
     from ..defenses.methods import METHODS, train_model
 
     if method not in METHODS:
@@ -128,7 +129,6 @@ def train_command(
         }
     import os
 
-    hold_out_lock(out, "train")
     rank0 = int(os.environ.get("RANK", "0")) == 0
     with Progress(
         TextColumn("{task.description}"),
