@@ -49,7 +49,6 @@ def deblur_command(
     weights: Path = typer.Option(None, help="--method learned: weights file (default bundled)."),
 ) -> None:
     """Deblur image files with a known kernel (non-blind) or without one (blind, learned)."""
-    from ..defenses.deblur import deblur_files
     from ..io import iter_image_files
 
     params: dict = {}
@@ -70,6 +69,8 @@ def deblur_command(
     files = list(iter_image_files(images))
     if not files:
         fail("no image files found")
+    from ..defenses.deblur import deblur_files
+
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("deblurring", total=len(files))
