@@ -94,3 +94,17 @@ def test_limit_zero_message():
 def test_threshold_nan_message():
     r = runner.invoke(app, ["measure", "x.png", "--threshold", "nan"])
     assert r.output.strip() == "error: --threshold: expected a finite number, got nan"
+
+
+def test_run_evaluate_refuses_limit_zero_too(tmp_path):
+    from blurkit import ParameterError
+    from blurkit.cli.cmd_evaluate import run_evaluate
+
+    with pytest.raises(ParameterError, match="limit"):
+        run_evaluate(out=tmp_path / "o", limit=0)
+    assert not (tmp_path / "o").exists()
+
+
+def test_kernels_out_that_is_a_folder(tmp_path):
+    r = runner.invoke(app, ["kernels", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "is a folder" in r.output

@@ -105,11 +105,14 @@ def run_evaluate(
     Returns the :class:`~blurkit.robustness.evaluate.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .._checks import check_int
     from ..data import open_dataset
     from ..models import load_model
     from ..robustness.distributed import init_distributed
     from ..robustness.evaluate import evaluate
 
+    if limit is not None:  # 0 is refused, not taken as "everything"
+        limit = check_int(limit, "limit", low=1)
     ctx = init_distributed(device)
     names = list(models) if models else [default_model()]
     loaded = {}
@@ -123,9 +126,9 @@ def run_evaluate(
     skipped = getattr(ds, "skipped", None)
     if skipped and ctx.is_main and not quiet:
         console.print(
-            f"[yellow]{len(skipped)} unreadable file(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
+            f"[yellow]{len(skipped)} file(s) or folder(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
         )
-    if limit:
+    if limit is not None:
         ds = _Spread(ds, limit)
     show = ctx.is_main and not quiet
     with Progress(
@@ -158,7 +161,7 @@ def run_evaluate(
             critical_images=critical_images,
             examples=examples,
             baseline=baseline,
-            dataset_id=str(data) + (f"[spread {limit}]" if limit else ""),
+            dataset_id=str(data) + (f"[spread {limit}]" if limit is not None else ""),
             overwrite=overwrite,
             progress=progress,
             ctx=ctx,

@@ -33,6 +33,8 @@ def kernels_command(
         for name in list_kernels():
             typer.echo(name)
         return
+    if out.is_dir():
+        fail(f"--out: {str(out)!r} is a folder; expected an image file such as kernels.png")
     try:
         kernel_gallery(kernel or DEFAULT_GALLERY, out, columns=columns)
     except BlurkitError as e:
