@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ._checks import BlurkitError, ParameterError, check_finite
+from ._checks import BlurkitError, ParameterError, check_choice, check_finite
 from .corruptions import corrupt, get_corruption
 from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
@@ -81,6 +81,9 @@ def blur_files(
     """
     if (corruption is None) == (kernel is None):
         raise ParameterError("blur_files: give exactly one of corruption= or kernel=")
+    from .functional import BOUNDARIES
+
+    check_choice(boundary, "boundary", BOUNDARIES)  # before any file, not once per file
     k = None
     if corruption is not None:
         get_corruption(corruption)  # unknown names fail before any work

@@ -29,6 +29,7 @@ CASES = [
     (["evaluate"], "--severities", "6"),
     (["evaluate"], "--severities", ","),
     (["evaluate"], "--format", "yaml"),
+    (["evaluate"], "--preset", "imagenet_c"),
     (["attack"], "--limit", "-1"),
     (["attack"], "--batch-size", "0"),
     (["attack"], "--steps", "0"),
@@ -108,3 +109,23 @@ def test_run_evaluate_refuses_limit_zero_too(tmp_path):
 def test_kernels_out_that_is_a_folder(tmp_path):
     r = runner.invoke(app, ["kernels", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "is a folder" in r.output
+
+
+def test_blur_bad_boundary_is_refused_before_any_file(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    r = runner.invoke(
+        app, ["blur", str(tmp_path / "a.png"), "-k", "gaussian(sigma=1)", "--boundary", "nope",
+              "-o", str(out)],
+    )  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().startswith("error: boundary: expected one of")
+    assert not out.exists()
+
+
+def test_kernels_unknown_image_format(tmp_path):
+    r = runner.invoke(app, ["kernels", "--out", str(tmp_path / "k.nope")])
+    assert r.exit_code == 2 and r.output.startswith("error: --out: expected a file name ending")

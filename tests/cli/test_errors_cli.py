@@ -144,3 +144,25 @@ def test_out_not_writable(tmp_path):
         assert "permission denied" in _one_error_line(r.output)
     finally:
         ro.chmod(0o700)
+
+
+def test_failed_replace_names_the_destination():
+    e = IsADirectoryError(errno.EISDIR, "Is a directory", "/x/.r.html.tmp", None, "/x/out")
+    assert describe_error(e) == (2, "error: /x/out: is a folder, expected a file")
+
+
+def test_malformed_weights_file_is_a_user_error():
+    SafetensorError = type("SafetensorError", (Exception,), {})
+    code, msg = describe_error(SafetensorError("header too small"))
+    assert code == 2 and msg == "error: not a valid safetensors weights file: header too small"
+
+
+def test_parse_device_on_any_machine():
+    from blurkit import ParameterError
+    from blurkit.cli._options import parse_device
+
+    assert parse_device("cpu") == "cpu" and parse_device(None) is None
+    with pytest.raises(ParameterError, match="--device"):
+        parse_device("cuda:99")  # no machine has 100 GPUs
+    if torch.cuda.is_available():
+        assert parse_device("cuda") == "cuda"

@@ -83,6 +83,11 @@ _ERRNO_REASONS = {
     errno.ELOOP: "too many levels of symbolic links (a symlink loop)",
     errno.ENAMETOOLONG: "file name too long",
 }
+#: exceptions of file parsers that mean "this file is not what it claims to be"
+_BAD_FILE_ERRORS = {
+    "SafetensorError": "not a valid safetensors weights file",
+    "UnpicklingError": "not a loadable weights file",
+}
 _DEVICE_HINTS = ("cuda", "nvidia driver", "mps backend", "no hip gpus", "xpu")
 
 
@@ -112,7 +117,8 @@ def describe_error(e: BaseException) -> tuple[int, str]:
             reason = "is an existing file, expected a folder" if isfile else "already exists"
         if reason is None:
             reason = e.strerror or str(e) or type(e).__name__
-        where = e.filename if e.filename is not None else None
+        # a failed os.replace(tmp, dst) names both: the destination is the user's path
+        where = e.filename2 if getattr(e, "filename2", None) is not None else e.filename
         if where is not None:
             where = where if isinstance(where, str) else os.fsdecode(where)
             where = where.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -120,6 +126,8 @@ def describe_error(e: BaseException) -> tuple[int, str]:
         return EXIT_USER, f"error: {reason}"
     text = str(e).strip()
     first = text.splitlines()[0] if text else ""
+    if type(e).__name__ in _BAD_FILE_ERRORS:  # a weights file that does not parse
+        return EXIT_USER, f"error: {_BAD_FILE_ERRORS[type(e).__name__]}: {first}"
     if isinstance(e, (RuntimeError, AssertionError)) and any(
         h in first.lower() for h in _DEVICE_HINTS
     ):

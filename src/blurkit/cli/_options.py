@@ -26,6 +26,7 @@ __all__ = [
     "option_name",
     "parse_device",
     "positive_int",
+    "preset_option",
 ]
 
 
@@ -167,6 +168,22 @@ def parse_device(value: str | None, name: str = "--device") -> str | None:
         if available is None or not available():
             raise ParameterError(f"{name}: {text!r} is not available on this machine; use cpu")
     return text
+
+
+def preset_option() -> Callable:
+    """A callback accepting a severity-table name that some registered corruption has
+    (``imagenet-c``, ``cifar-10-c``, ``natural``, ...) and ``None``."""
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        from .._checks import check_choice
+        from ..corruptions import get_corruption, list_corruptions
+
+        known = sorted({p for n in list_corruptions() for p in get_corruption(n).presets})
+        return check_choice(value, option_name(param), known)
+
+    return callback
 
 
 def device_option() -> Callable:

@@ -14,7 +14,14 @@ import typer
 
 from .._checks import BlurkitError
 from ._app import app, console, fail, hold_out_lock
-from ._options import device_option, float_list, int_at_least, nonneg_int, positive_int
+from ._options import (
+    device_option,
+    float_list,
+    int_at_least,
+    nonneg_int,
+    positive_int,
+    preset_option,
+)
 
 #: defaults of the main job (chosen so that it finishes in under 3 minutes on a 2-core CPU)
 MAIN_JOB = {
@@ -209,7 +216,9 @@ def evaluate_command(
         MAIN_JOB["severities"], help="Comma-separated severities in [1, 5]."
     ),
     preset: str = typer.Option(
-        None, help="Severity table: imagenet-c or cifar-10-c (default: by image size)."
+        None,
+        help="Severity table: imagenet-c or cifar-10-c (default: by image size).",
+        callback=preset_option(),
     ),
     seed: int = typer.Option(
         0, help="Global seed of the per-image random draws.", callback=nonneg_int()

@@ -35,6 +35,11 @@ def kernels_command(
         return
     if out.is_dir():
         fail(f"--out: {str(out)!r} is a folder; expected an image file such as kernels.png")
+    from matplotlib.figure import Figure
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if out.suffix and out.suffix.lower().lstrip(".") not in formats:
+        fail(f"--out: expected a file name ending in one of {formats}, got {out.name!r}")
     try:
         kernel_gallery(kernel or DEFAULT_GALLERY, out, columns=columns)
     except BlurkitError as e:
