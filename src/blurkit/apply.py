@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ._checks import BlurkitError, ParameterError, check_finite
+from ._checks import BlurkitError, ParameterError, check_choice, check_finite
 from .corruptions import corrupt, get_corruption
 from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
@@ -39,12 +39,13 @@ BlurFilesResult = FilesResult
 
 def file_seed(seed: int, path: str | os.PathLike) -> int:
     """Per-file seed from the run seed and the file name, so a file's random draw
-    does not depend on which other files are processed or in what order.
+    does not depend on which other files are processed or in what order. The name is
+    hashed as the bytes it has on disk, so a name that is not valid UTF-8 works too.
 
     >>> file_seed(0, "a/cat.png") == file_seed(0, "b/cat.png")
     True
     """
-    return (int(seed) * 1_000_003 + zlib.crc32(Path(path).name.encode())) % (2**63)
+    return (int(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
 
 
 def blur_files(
@@ -80,6 +81,9 @@ def blur_files(
     """
     if (corruption is None) == (kernel is None):
         raise ParameterError("blur_files: give exactly one of corruption= or kernel=")
+    from .functional import BOUNDARIES
+
+    check_choice(boundary, "boundary", BOUNDARIES)  # before any file, not once per file
     k = None
     if corruption is not None:
         get_corruption(corruption)  # unknown names fail before any work

@@ -20,7 +20,9 @@ so a caller walking a folder can report it and go on.
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -29,7 +31,15 @@ import torch
 
 from ._checks import BlurkitError, ParameterError, ShapeError, check_choice, check_scalar
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "iter_image_files"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "display_path",
+    "read_image",
+    "write_image",
+    "iter_image_files",
+    "walk_image_files",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -40,7 +50,35 @@ class ImageReadError(BlurkitError, OSError):
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path}: cannot read image ({reason})")
+        super().__init__(f"{display_path(self.path)}: cannot read image ({reason})")
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as printable text: unchanged when its name is valid UTF-8; otherwise the
+    undecodable bytes are shown as ``\\xNN`` escapes (a POSIX file name is bytes, and
+    ``b'bad\\xff.png'`` is a legal one), so printing or writing it never fails.
+
+    >>> display_path("a/b.png")
+    'a/b.png'
+    >>> display_path(os.fsdecode(b"bad\\xff.png"))
+    'bad\\\\xff.png'
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _utf8_name(path: str | os.PathLike) -> bool:
+    try:
+        os.fspath(path).encode("utf-8")
+        return True
+    except (UnicodeEncodeError, AttributeError):
+        return False
 
 
 def read_image(path: str | os.PathLike, mode: str | None = None) -> torch.Tensor:
@@ -157,13 +195,113 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, quality: int = 95)
     im.save(p, **kwargs)
 
 
+def walk_image_files(
+    root: str | os.PathLike,
+    *,
+    recursive: bool = True,
+    skip_hidden: bool = False,
+    issues: list[tuple[str, str]] | None = None,
+    inside: Iterable[str | os.PathLike] = (),
+) -> list[Path]:
+    """The image files under a folder, sorted by path (one folder walker for the CLI and
+    the ImageFolder datasets).
+
+    Symlinked folders are followed, as torchvision's ``ImageFolder`` does, but a folder
+    that links back to one being walked (a symlink loop) is not entered again; broken
+    or looping symlinks are not yielded. Each of these is appended to ``issues`` as
+    ``(path, reason)`` (shown with :func:`display_path`), so a caller can report it;
+    nothing is dropped without a word. A walk always ends: a folder is never entered
+    while it is already on the way down.
+
+    Args:
+        root: the folder.
+        recursive: walk sub-folders.
+        skip_hidden: leave out files whose name starts with a dot.
+        issues: where to record what was not walked (default: a new list, discarded).
+        inside: folders the caller is already walking (``root`` lies in them): a link
+            back to one of them is a loop too.
+    """
+    issues = [] if issues is None else issues
+    files: list[Path] = []
+    on_path: set[tuple[int, int]] = set()
+    for d in inside:
+        try:
+            st = os.stat(d)
+            on_path.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+
+    def visit(d: Path) -> None:
+        try:
+            st = d.stat()
+        except OSError as e:
+            issues.append((display_path(d), f"cannot open folder: {e.strerror or e}"))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in on_path:
+            issues.append(
+                (display_path(d), "symlink loop: links back to a folder being walked; not followed")
+            )
+            return
+        on_path.add(key)
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            issues.append((display_path(d), f"cannot list folder: {e.strerror or e}"))
+            entries = []
+        for e in entries:
+            p = Path(e.path)
+            try:
+                is_dir = e.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if recursive:
+                    visit(p)
+                continue
+            try:
+                is_file = e.is_file()
+            except OSError:
+                is_file = False
+            if not is_file:
+                if e.is_symlink():
+                    issues.append((display_path(p), _link_problem(p)))
+                continue
+            if skip_hidden and e.name.startswith("."):
+                continue
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(p)
+        on_path.discard(key)
+
+    visit(Path(root))
+    return sorted(files)
+
+
+def _link_problem(p: Path) -> str:
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop: the link never reaches a file; skipped"
+        return "broken symlink: its target does not exist; skipped"
+    return "not a regular file; skipped"
+
+
 def iter_image_files(
-    paths: Iterable[str | os.PathLike] | str | os.PathLike, recursive: bool = True
+    paths: Iterable[str | os.PathLike] | str | os.PathLike,
+    recursive: bool = True,
+    issues: list[tuple[str, str]] | None = None,
 ) -> Iterator[Path]:
     """Yield image files: each folder is walked (sorted, recursively by default) for
     files with an image suffix (case-insensitive: .png .jpg .jpeg .bmp .tif .tiff
     .webp); paths that are not folders are yielded as given, whatever their suffix
     or whether they exist, so that the reader can report them.
+
+    Symlink loops and broken links met in a folder (see :func:`walk_image_files`) are
+    appended to ``issues`` when it is given, and otherwise reported with a warning. So
+    is a file whose name is not valid UTF-8: it is still yielded (it is a legal POSIX
+    name), and printed with :func:`display_path`.
 
     Example:
         >>> import tempfile, os
@@ -173,13 +311,25 @@ def iter_image_files(
         >>> [p.name for p in iter_image_files([d])]
         ['a.jpg', 'b.PNG']
     """
-    if isinstance(paths, (str, os.PathLike)):
+    if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     for item in paths:
+        if isinstance(item, bytes):
+            item = os.fsdecode(item)
         p = Path(item)
         if p.is_dir():
-            pattern = p.rglob("*") if recursive else p.glob("*")
-            files = [f for f in pattern if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
-            yield from sorted(files)
+            found: list[tuple[str, str]] = []
+            files = walk_image_files(p, recursive=recursive, issues=found)
+            found += [
+                (display_path(f), f"file name is not valid UTF-8 ({os.fsencode(f.name)!r})")
+                for f in files
+                if not _utf8_name(f)
+            ]
+            if issues is not None:
+                issues.extend(found)
+            else:
+                for where, why in found:
+                    warnings.warn(f"{where}: {why}", RuntimeWarning, stacklevel=2)
+            yield from files
         else:
             yield p

@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
     INPUT_SIZE_OPTION,
@@ -29,6 +29,7 @@ from ._model_options import (
     WEIGHTS_OPTION,
     model_kwargs,
 )
+from ._options import device_option, float_list, nonneg_int, positive_int
 
 
 def _jsonable(v):
@@ -184,18 +185,26 @@ def attack_command(
         "0.95,0.9,0.8", "--budget", "-b", help="Comma-separated SSIM budgets (tau)."
     ),
     kernel: str = typer.Option("freeform", "--kernel", "-k", help="freeform, motion or zernike."),
-    support_radius: int = typer.Option(None, help="Kernel support radius in pixels."),
-    steps: int = typer.Option(40, help="Projected gradient steps."),
+    support_radius: int = typer.Option(
+        None, help="Kernel support radius in pixels.", callback=positive_int()
+    ),
+    steps: int = typer.Option(40, help="Projected gradient steps.", callback=positive_int()),
     families: str = typer.Option(
         "gaussian,defocus,motion", help="Fixed families compared at each budget ('' for none)."
     ),
     critical: str = typer.Option(
         "", help="Comma-separated families for the critical-blur search (e.g. gaussian,defocus)."
     ),
-    limit: int = typer.Option(200, help="Attack only N images spread over the dataset (0: all)."),
-    batch_size: int = typer.Option(128, help="Images per forward pass."),
-    seed: int = typer.Option(0, help="Seed of initial kernels and per-image draws."),
-    device: str = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cpu)."),
+    limit: int = typer.Option(
+        200, help="Attack only N images spread over the dataset (0: all).", callback=nonneg_int()
+    ),
+    batch_size: int = typer.Option(128, help="Images per forward pass.", callback=positive_int()),
+    seed: int = typer.Option(
+        0, help="Seed of initial kernels and per-image draws.", callback=nonneg_int()
+    ),
+    device: str = typer.Option(
+        None, help="cpu, cuda, cuda:1, ... (default: cpu).", callback=device_option()
+    ),
     weights: Path = WEIGHTS_OPTION,
     num_classes: int = NUM_CLASSES_OPTION,
     classes: Path = CLASSES_OPTION,
@@ -205,10 +214,8 @@ def attack_command(
     trust_pickle: bool = TRUST_PICKLE_OPTION,
 ) -> None:
     """Adversarial blur: success rate against the SSIM budget, beside fixed blur families."""
-    try:
-        budgets = [float(v) for v in budget.split(",") if v.strip()]
-    except ValueError:
-        fail(f"--budget: expected comma-separated numbers, got {budget!r}")
+    budgets = float_list(budget, "--budget", low=0.0, high=1.0, low_inclusive=False)
+    hold_out_lock(out, "attack")
     try:
         from ..models import load_model
 

@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from .._checks import BlurkitError
 from ._app import app, console, fail, report_files
+from ._options import finite_float, nonneg_int
 
 
 @app.command("blur")
@@ -19,13 +20,19 @@ def blur_command(
         None, "--corruption", "-c", help="Corruption name (see `blurkit blur --list`)."
     ),
     severity: float = typer.Option(
-        3.0, "--severity", "-s", help="Severity 1-5 (fractions allowed)."
+        3.0,
+        "--severity",
+        "-s",
+        help="Severity 1-5 (fractions allowed).",
+        callback=finite_float(1.0, 5.0),
     ),
     preset: str = typer.Option(
         "imagenet-c", help="Parameter table: imagenet-c, cifar-10-c, natural."
     ),
     seed: int = typer.Option(
-        0, help="Run seed (each file's draw is derived from it and the file name)."
+        0,
+        help="Run seed (each file's draw is derived from it and the file name).",
+        callback=nonneg_int(),
     ),
     kernel: str = typer.Option(
         None,
@@ -43,6 +50,8 @@ def blur_command(
     from ..io import iter_image_files
 
     files = list(iter_image_files(images))
+    if not files:
+        fail("no image files found")
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("blurring", total=len(files))

@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from .._checks import BlurkitError
 from ._app import app, console, fail, report_files
+from ._options import finite_float, positive_int
 
 
 @app.command("deblur")
@@ -33,13 +34,21 @@ def deblur_command(
     deconv: str = typer.Option(
         "wiener", help="--method blind: non-blind method used with the estimated kernel."
     ),
-    balance: float = typer.Option(None, help="Wiener regularisation (default 5e-3)."),
-    iterations: int = typer.Option(None, "--iterations", help="Richardson-Lucy iterations."),
-    lam: float = typer.Option(None, "--lam", help="TV / hyper-Laplacian data weight."),
+    balance: float = typer.Option(
+        None, help="Wiener regularisation (default 5e-3).", callback=finite_float(0.0)
+    ),
+    iterations: int = typer.Option(
+        None, "--iterations", help="Richardson-Lucy iterations.", callback=positive_int()
+    ),
+    lam: float = typer.Option(
+        None,
+        "--lam",
+        help="TV / hyper-Laplacian data weight.",
+        callback=finite_float(0.0, low_inclusive=False),
+    ),
     weights: Path = typer.Option(None, help="--method learned: weights file (default bundled)."),
 ) -> None:
     """Deblur image files with a known kernel (non-blind) or without one (blind, learned)."""
-    from ..defenses.deblur import deblur_files
     from ..io import iter_image_files
 
     params: dict = {}
@@ -58,6 +67,10 @@ def deblur_command(
                 fail(f"--{key.replace('num_iter', 'iterations')}: does not apply to {target!r}")
             params[key] = value
     files = list(iter_image_files(images))
+    if not files:
+        fail("no image files found")
+    from ..defenses.deblur import deblur_files
+
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("deblurring", total=len(files))

@@ -33,9 +33,10 @@ def demo_command(
     import time
 
     from .._checks import BlurkitError
-    from ._app import console, fail
+    from ._app import console, fail, hold_out_lock
     from .cmd_evaluate import _print_summary, run_evaluate
 
+    hold_out_lock(out, "demo")
     names = demo_models(every)
     if len(names) == 1:
         console.print(

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
     INPUT_SIZE_OPTION,
@@ -24,6 +24,14 @@ from ._model_options import (
     TRUST_PICKLE_OPTION,
     WEIGHTS_OPTION,
     model_kwargs,
+)
+from ._options import (
+    device_option,
+    float_list,
+    int_at_least,
+    nonneg_int,
+    positive_int,
+    preset_option,
 )
 
 #: defaults of the main job (chosen so that it finishes in under 3 minutes on a 2-core CPU)
@@ -52,10 +60,18 @@ def default_model() -> str:
 
 
 def _parse_floats(text: str, name: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        fail(f"{name}: expected comma-separated numbers, got {text!r}")
+    """Comma-separated severities, each finite and in [1, 5] (a typed error otherwise)."""
+    return float_list(text, name, low=1.0, high=5.0)
+
+
+def _flip_frames(ctx, param, value):
+    """``--flip-frames``: 0 (skip the sweep) or at least 2 frames."""
+    value = int_at_least(0)(ctx, param, value)
+    if value == 1:
+        from .._checks import ParameterError
+
+        raise ParameterError("--flip-frames: expected 0 (skip) or at least 2 frames, got 1")
+    return value
 
 
 def _match_label_spaces(loaded: dict, classes, label_space: str) -> dict:
@@ -114,11 +130,14 @@ def run_evaluate(
     Returns the :class:`~blurkit.robustness.engine.EvaluationResult`."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .._checks import check_int
     from ..data import open_dataset
     from ..models import load_model
     from ..robustness.distributed import init_distributed
     from ..robustness.engine import evaluate_model
 
+    if limit is not None:  # 0 is refused, not taken as "everything"
+        limit = check_int(limit, "limit", low=1)
     ctx = init_distributed(device)
     names = list(models) if models else [default_model()]
     loaded = {}
@@ -148,7 +167,7 @@ def run_evaluate(
     skipped = getattr(ds, "skipped", None)
     if skipped and ctx.is_main and not quiet:
         console.print(
-            f"[yellow]{len(skipped)} unreadable file(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
+            f"[yellow]{len(skipped)} file(s) or folder(s) skipped[/], e.g. {skipped[0][0]}: {skipped[0][1]}"
         )
     show = ctx.is_main and not quiet
     with Progress(
@@ -170,7 +189,7 @@ def run_evaluate(
             ds,
             out,
             corruptions=corruptions or suite,
-            severities=_parse_floats(severities, "severities"),
+            severities=_parse_floats(severities, "--severities"),
             preset=preset,
             seed=seed,
             batch_size=batch_size,
@@ -181,7 +200,7 @@ def run_evaluate(
             critical_images=critical_images,
             examples=examples,
             baseline=baseline,
-            dataset_id=str(data) + (f"[spread {limit}]" if limit else ""),
+            dataset_id=str(data) + (f"[spread {limit}]" if limit is not None else ""),
             overwrite=overwrite,
             limit=limit or None,
             shard=shard,
@@ -237,27 +256,47 @@ def evaluate_command(
         MAIN_JOB["severities"], help="Comma-separated severities in [1, 5]."
     ),
     preset: str = typer.Option(
-        None, help="Severity table: imagenet-c or cifar-10-c (default: by image size)."
+        None,
+        help="Severity table: imagenet-c or cifar-10-c (default: by image size).",
+        callback=preset_option(),
     ),
-    seed: int = typer.Option(0, help="Global seed of the per-image random draws."),
-    batch_size: int = typer.Option(256, help="Images per forward pass (per process)."),
-    limit: int = typer.Option(None, help="Evaluate only N images, spread evenly over the dataset."),
+    seed: int = typer.Option(
+        0, help="Global seed of the per-image random draws.", callback=nonneg_int()
+    ),
+    batch_size: int = typer.Option(
+        256, help="Images per forward pass (per process).", callback=positive_int()
+    ),
+    limit: int = typer.Option(
+        None,
+        help="Evaluate only N >= 1 images, spread evenly over the dataset.",
+        callback=positive_int(),
+    ),
     device: str = typer.Option(
-        None, help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun one GPU per process)."
+        None,
+        help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun one GPU per process).",
+        callback=device_option(),
     ),
     critical: bool = typer.Option(
         True, "--critical/--no-critical", help="Also search the critical blur of each image."
     ),
     critical_images: int = typer.Option(
-        MAIN_JOB["critical_images"], help="Images for the critical-blur search."
+        MAIN_JOB["critical_images"],
+        help="Images for the critical-blur search.",
+        callback=positive_int(),
     ),
     flip_frames: int = typer.Option(
-        MAIN_JOB["flip_frames"], help="Frames of the flip-probability sweep (0: skip)."
+        MAIN_JOB["flip_frames"],
+        help="Frames of the flip-probability sweep (0: skip; else at least 2).",
+        callback=_flip_frames,
     ),
     flip_images: int = typer.Option(
-        MAIN_JOB["flip_images"], help="Images of the flip-probability sweep."
+        MAIN_JOB["flip_images"],
+        help="Images of the flip-probability sweep.",
+        callback=positive_int(),
     ),
-    examples: int = typer.Option(8, help="Example images per cell in the report."),
+    examples: int = typer.Option(
+        8, help="Example images per cell in the report.", callback=nonneg_int()
+    ),
     baseline: str = typer.Option(None, help="Model name to normalise CE by."),
     overwrite: bool = typer.Option(False, help="Discard results in OUT made with other arguments."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write OUT/report.html."),
@@ -292,16 +331,25 @@ def evaluate_command(
         None, help="Run one shard 'i/N' of the images (job arrays); join with 'blurkit merge'."
     ),
     num_workers: int = typer.Option(
-        None, help="Loader processes decoding images (default: min(4, CPUs))."
+        None, help="Loader processes decoding images (default: min(4, CPUs)).",
+        callback=nonneg_int(),
     ),
     amp: str = typer.Option(None, help="Run the model under autocast: bf16 or fp16."),
     channels_last: bool = typer.Option(
         False, "--channels-last", help="Run the model in the channels-last memory layout."
     ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="Summary on stdout: table, json or csv."
+    ),
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
 
+    from .._checks import check_choice
+
+    check_choice(fmt, "--format", SUMMARY_FORMATS)
+    _parse_floats(severities, "--severities")  # refused before any model or data loads
+    hold_out_lock(out, "evaluate")
     t0 = time.perf_counter()
     try:
         opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
@@ -346,12 +394,60 @@ def evaluate_command(
         return
     if not r.rows:  # not rank 0
         return
-    _print_summary(r, time.perf_counter() - t0)
+    _print_summary(r, time.perf_counter() - t0, fmt)
 
 
-def _print_summary(r, seconds: float) -> None:
+#: the formats of ``evaluate --format``
+SUMMARY_FORMATS = ("table", "json", "csv")
+
+#: the per-model summary values of the table and the csv, in order
+_SUMMARY_KEYS = (
+    ("clean acc %", "clean_accuracy"),
+    ("mean blur acc %", "mean_blur_accuracy"),
+    ("mCE (AlexNet) %", "mce_alexnet"),
+    ("mean flip rate %", "mean_flip_rate"),
+    ("mFP %", "mean_flip_probability"),
+)
+
+
+def _clean_json(v):
+    import math
+
+    if isinstance(v, dict):
+        return {str(k): _clean_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean_json(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _print_summary(r, seconds: float, fmt: str = "table") -> None:
+    """Print the summary on stdout as a table, JSON (``summary.json``'s content) or CSV
+    (one row per model, fractions); where the results are goes to stderr."""
+    import sys
+
+    from rich.console import Console
     from rich.table import Table
 
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps(_clean_json(r.summary), indent=1) + "\n")
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(["model", *(k for _, k in _SUMMARY_KEYS)])
+        for m, s in r.summary["models"].items():
+            w.writerow([m, *("" if s.get(k) is None else s.get(k) for _, k in _SUMMARY_KEYS)])
+    if fmt != "table":
+        console.print(
+            f"results in {r.out} ({seconds:.0f} s)"
+            + (f"; report: {r.timing['report']}" if "report" in r.timing else ""),
+            highlight=False,
+        )
+        return
     if r.summary.get("task") == "embedding":
         return _print_embedding_summary(r, seconds)
 
@@ -382,7 +478,7 @@ def _print_summary(r, seconds: float) -> None:
             pct(s.get("mean_flip_rate")),
             pct(s.get("mean_flip_probability")),
         )
-    console.print(t)
+    Console().print(t)
     console.print(
         f"results in {r.out} ({seconds:.0f} s)"
         + (f"; report: {r.timing['report']}" if "report" in r.timing else "")

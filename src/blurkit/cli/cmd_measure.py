@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .._checks import BlurkitError
 from ._app import app, console, fail
+from ._options import finite_float
 
 
 def _fmt(v) -> str:
@@ -52,6 +53,7 @@ def measure_command(
         "--threshold",
         help="Flag images as blurry when the --sort column (or the first metric) is on the "
         "blurry side of this value.",
+        callback=finite_float(),
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write the results to this file."),
     list_: bool = typer.Option(False, "--list", help="List the measures and exit."),

@@ -10,14 +10,13 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, hold_out_lock
+from ._options import finite_float, float_list, nonneg_int, positive_int
 
 
 def _floats(text: str, name: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        fail(f"{name}: expected comma-separated numbers, got {text!r}")
+    """Comma-separated severities, each finite and in [1, 5] (a typed error otherwise)."""
+    return float_list(text, name, low=1.0, high=5.0)
 
 
 @app.command("study")
@@ -30,12 +29,18 @@ def study_command(
     ),
     model: str = typer.Option("airnet", "--model", "-m", help="Architecture from scratch."),
     finetune: str = typer.Option(None, help="Common starting weights for every method."),
-    epochs: int = typer.Option(1, help="Epochs per method."),
-    batch_size: int = typer.Option(256, help="Batch size."),
-    lr: float = typer.Option(None, help="Peak learning rate."),
-    seed: int = typer.Option(0, help="Seed shared by every run."),
-    limit: int = typer.Option(None, help="Train on N images of a fixed random subset."),
-    eval_limit: int = typer.Option(None, help="Evaluate on N images (a fixed random subset)."),
+    epochs: int = typer.Option(1, help="Epochs per method.", callback=positive_int()),
+    batch_size: int = typer.Option(256, help="Batch size.", callback=positive_int()),
+    lr: float = typer.Option(
+        None, help="Peak learning rate.", callback=finite_float(0.0, low_inclusive=False)
+    ),
+    seed: int = typer.Option(0, help="Seed shared by every run.", callback=nonneg_int()),
+    limit: int = typer.Option(
+        None, help="Train on N images of a fixed random subset.", callback=positive_int()
+    ),
+    eval_limit: int = typer.Option(
+        None, help="Evaluate on N images (a fixed random subset).", callback=positive_int()
+    ),
     train_families: str = typer.Option(
         None, help="Blur families to train with (transfer: the rest are held out)."
     ),
@@ -44,22 +49,36 @@ def study_command(
     critical: str = typer.Option(
         "gaussian,defocus,motion", help="Critical-blur families ('' = none)."
     ),
-    critical_images: int = typer.Option(100, help="Images for critical blur."),
-    attack_images: int = typer.Option(100, help="Images for the adversarial attack (0 = skip)."),
-    attack_budget: float = typer.Option(0.9, help="SSIM budget of the attack."),
-    attack_steps: int = typer.Option(20, help="Steps of the adversarial attack."),
+    critical_images: int = typer.Option(
+        100, help="Images for critical blur.", callback=positive_int()
+    ),
+    attack_images: int = typer.Option(
+        100, help="Images for the adversarial attack (0 = skip).", callback=nonneg_int()
+    ),
+    attack_budget: float = typer.Option(
+        0.9,
+        help="SSIM budget of the attack.",
+        callback=finite_float(0.0, 1.0, low_inclusive=False),
+    ),
+    attack_steps: int = typer.Option(
+        20, help="Steps of the adversarial attack.", callback=positive_int()
+    ),
     eval_report: bool = typer.Option(
         True, "--eval-report/--no-eval-report", help="Also render eval/report.html."
     ),
-    adv_steps: int = typer.Option(3, help="Inner steps of the adversarial-training adversary."),
-    threads: int = typer.Option(None, help="Torch threads."),
+    adv_steps: int = typer.Option(
+        3, help="Inner steps of the adversarial-training adversary.", callback=positive_int()
+    ),
+    threads: int = typer.Option(None, help="Torch threads.", callback=positive_int()),
     cache: Path = typer.Option(None, help="Directory to cache decoded archives in."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output."),
 ) -> None:
     """Train baseline/augment/adversarial/consistency from one start and compare them."""
+    sevs = _floats(severities, "--severities")
+    fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
+    hold_out_lock(out, "study")
     from ..defenses.study import run_study
 
-    fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
     try:
         study = run_study(
             data,
@@ -76,7 +95,7 @@ def study_command(
             eval_limit=eval_limit,
             train_families=fams,
             corruptions=corruptions,
-            severities=_floats(severities, "--severities"),
+            severities=sevs,
             critical=[f.strip() for f in critical.split(",") if f.strip()] or False,
             critical_images=critical_images,
             attack_images=attack_images,

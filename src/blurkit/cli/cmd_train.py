@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
     INPUT_SIZE_OPTION,
@@ -25,6 +25,7 @@ from ._model_options import (
     WEIGHTS_OPTION,
     model_kwargs,
 )
+from ._options import finite_float, nonneg_int, positive_int
 
 
 def _families(text: str | None):
@@ -73,12 +74,22 @@ def train_command(
         help="Start from this model (model.pt, .safetensors, a name, or an architecture "
         "with --weights).",
     ),
-    epochs: int = typer.Option(1, help="Epochs."),
-    batch_size: int = typer.Option(256, help="Global batch size (split across processes)."),
-    lr: float = typer.Option(None, help="Peak learning rate (default 0.3, fine-tuning 0.03)."),
-    seed: int = typer.Option(0, help="Seed of initialisation, data order and blur draws."),
-    limit: int = typer.Option(None, help="Train on N images of a fixed random subset."),
-    threads: int = typer.Option(None, help="Torch threads per process."),
+    epochs: int = typer.Option(1, help="Epochs.", callback=positive_int()),
+    batch_size: int = typer.Option(
+        256, help="Global batch size (split across processes).", callback=positive_int()
+    ),
+    lr: float = typer.Option(
+        None,
+        help="Peak learning rate (default 0.3, fine-tuning 0.03).",
+        callback=finite_float(0.0, low_inclusive=False),
+    ),
+    seed: int = typer.Option(
+        0, help="Seed of initialisation, data order and blur draws.", callback=nonneg_int()
+    ),
+    limit: int = typer.Option(
+        None, help="Train on N images of a fixed random subset.", callback=positive_int()
+    ),
+    threads: int = typer.Option(None, help="Torch threads per process.", callback=positive_int()),
     cache: Path = typer.Option(None, help="Directory to cache decoded archives in."),
     families: str = typer.Option(
         None,
@@ -89,13 +100,23 @@ def train_command(
         None, help="finetune | pretrain | constant (default: finetune with --finetune)."
     ),
     consistency_weight: float = typer.Option(
-        None, help="Jensen-Shannon weight (default 12 for consistency, 0 otherwise)."
+        None,
+        help="Jensen-Shannon weight (default 12 for consistency, 0 otherwise).",
+        callback=finite_float(0.0),
     ),
     adv_kernel: str = typer.Option("freeform", help="Adversary: freeform | motion | zernike."),
-    adv_steps: int = typer.Option(3, help="Adversary inner steps."),
-    adv_fraction: float = typer.Option(0.5, help="Share of each batch attacked."),
-    adv_ssim: float = typer.Option(0.85, help="Adversary SSIM budget."),
-    adv_radius: int = typer.Option(2, help="Adversary kernel support radius (px)."),
+    adv_steps: int = typer.Option(3, help="Adversary inner steps.", callback=positive_int()),
+    adv_fraction: float = typer.Option(
+        0.5, help="Share of each batch attacked.", callback=finite_float(0.0, 1.0)
+    ),
+    adv_ssim: float = typer.Option(
+        0.85,
+        help="Adversary SSIM budget.",
+        callback=finite_float(0.0, 1.0, low_inclusive=False),
+    ),
+    adv_radius: int = typer.Option(
+        2, help="Adversary kernel support radius (px).", callback=positive_int()
+    ),
     adv_fidelity: str = typer.Option("constraint", help="constraint | penalty | none."),
     adv_warm_start: bool = typer.Option(False, help="Warm-start kernels per image."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -110,6 +131,7 @@ def train_command(
     """Train or fine-tune with a blur-robustness method: checkpoint.pt, model.pt, summary.json."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    hold_out_lock(out, "train")
     from ..defenses.methods import METHODS, train_model
 
     if method not in METHODS:

@@ -10,6 +10,10 @@ passes a class list (e.g. a model's 1000 ImageNet synsets), each folder maps to
 its index *in that list*, so a folder tree holding only some classes is still
 scored against the model's full output.
 
+Folders are walked by :func:`blurkit.io.walk_image_files`: symlinked folders are
+followed, symlink loops and broken links are listed in ``dataset.skipped`` (and
+warned about), and so are empty class folders (which are not classes).
+
 Unreadable files are never fatal: files whose header does not parse are
 listed in ``dataset.skipped`` as ``(path, reason)`` when the dataset opens and
 left out; a file that fails later, when fully decoded, is added to
@@ -31,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._checks import ParameterError
 from ..models.wrappers import pil_to_tensor
-from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
+from .archive import index_archive, is_archive
 
 __all__ = [
     "ImageDataset",
@@ -92,6 +96,7 @@ class ImageDataset(Dataset):
         from PIL import Image
 
         keep = []
+        before = len(self.skipped)
         for i in range(len(self.keys)):
             try:
                 with Image.open(io.BytesIO(self._read(i))) as im:
@@ -102,8 +107,8 @@ class ImageDataset(Dataset):
         if len(keep) != len(self.keys):
             self._subset(keep)
             warnings.warn(
-                f"{self.source}: skipped {len(self.skipped)} unreadable file(s), "
-                f"e.g. {self.skipped[0][0]} (see dataset.skipped)",
+                f"{self.source}: skipped {len(self.skipped) - before} unreadable file(s), "
+                f"e.g. {self.skipped[before][0]} (see dataset.skipped)",
                 stacklevel=3,
             )
 
@@ -141,14 +146,49 @@ class ImageFolderDataset(ImageDataset):
         verify: bool = True,
     ) -> None:
         super().__init__(preprocess, str(root))
+        from ..io import _link_problem, display_path, walk_image_files
+
         root = Path(root)
-        files = sorted(
-            p
-            for d in root.iterdir()
-            if d.is_dir() and not d.name.startswith(".")
-            for p in d.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
+        files: list[Path] = []
+        empty: list[str] = []
+        issues: list[tuple[str, str]] = []
+        for d in sorted(root.iterdir()):
+            if d.name.startswith("."):
+                continue
+            if not d.is_dir():
+                if d.is_symlink():  # a class folder that is a broken or looping link
+                    issues.append((display_path(d), _link_problem(d)))
+                continue
+            n_issues = len(issues)
+            found = walk_image_files(d, skip_hidden=True, issues=issues, inside=[root])
+            if len(issues) > n_issues and issues[n_issues][0] == display_path(d):
+                continue  # the class folder itself loops back (e.g. a link to the root)
+            if not found:
+                empty.append(d.name)
+            files.extend(found)
+        issues += [
+            (display_path(root / e), "empty class folder: no image files, so not a class")
+            for e in empty
+        ]
+        if issues:
+            self.skipped.extend(issues)
+            what = []
+            if empty:
+                what.append(
+                    f"{len(empty)} empty class folder(s) ({', '.join(map(repr, empty[:5]))}"
+                    + (", ..." if len(empty) > 5 else "")
+                    + "): the labels count only the non-empty folders"
+                )
+            if len(issues) > len(empty):
+                first = issues[0]
+                what.append(
+                    f"{len(issues) - len(empty)} path(s) not walked, e.g. {first[0]}: {first[1]}"
+                )
+            warnings.warn(
+                f"{display_path(root)}: " + "; ".join(what) + " (see dataset.skipped)",
+                stacklevel=2,
+            )
+        files = sorted(files)
         folders = [p.relative_to(root).parts[0] for p in files]
         self.classes, lut = _class_map(folders, classes, str(root))
         self.keys = [str(p) for p in files]

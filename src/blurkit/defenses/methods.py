@@ -259,21 +259,25 @@ def _sample_archive() -> Path:
 def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from PIL import Image
 
-    from ..data.archive import IMAGE_EXTENSIONS
+    from ..io import display_path, walk_image_files
 
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ParameterError(f"data: {root} has no class folders (expected ImageFolder layout)")
     arrays, labels, size = [], [], None
+    issues: list[tuple[str, str]] = []  # symlink loops, broken links, unreadable files
+    empty = []
     for ci, c in enumerate(classes):
-        for f in sorted((root / c).rglob("*")):
-            if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
+        found = walk_image_files(root / c, issues=issues, inside=[root])
+        if not found:
+            empty.append(c)
+        for f in found:
             try:
                 with Image.open(f) as im:
                     a = np.asarray(im.convert("RGB"))
-            except OSError:
-                continue  # unreadable file: skipped, like the evaluation reader
+            except OSError as e:  # unreadable file: skipped, like the evaluation reader
+                issues.append((display_path(f), f"{type(e).__name__}: {e}"))
+                continue
             size = size or a.shape[:2]
             if a.shape[:2] != size:
                 raise ParameterError(
@@ -284,6 +288,15 @@ def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             labels.append(ci)
     if not arrays:
         raise ParameterError(f"data: no readable images under {root}")
+    if empty or issues:
+        import warnings
+
+        parts = (
+            [f"{len(empty)} empty class folder(s) {empty[:5]} (kept as classes)"] if empty else []
+        )
+        if issues:
+            parts.append(f"{len(issues)} path(s) skipped, e.g. {issues[0][0]}: {issues[0][1]}")
+        warnings.warn(f"data: {display_path(root)}: " + "; ".join(parts), stacklevel=3)
     return np.stack(arrays), np.asarray(labels, np.int64), classes
 
 

@@ -32,7 +32,9 @@ FULL_REFERENCE = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim}
 @dataclass
 class MeasureResult:
     """Rows (one dict per measured file: ``path``, ``height``, ``width``, then one key per
-    column) and ``skipped`` ``(path, reason)`` pairs."""
+    column) and ``skipped`` ``(path, reason)`` pairs. Paths are text as
+    :func:`blurkit.io.display_path` gives it (a file name that is not valid UTF-8 shows
+    its odd bytes as ``\\xNN``), so every row can be printed or written."""
 
     rows: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -79,7 +81,7 @@ def measure_files(
         A :class:`MeasureResult`. A measure that needs larger images (``cpbd``: 64 px)
         gives NaN for smaller ones.
     """
-    from ..io import read_image
+    from ..io import display_path, read_image
 
     metrics = list(metrics)
     for m in metrics:
@@ -99,7 +101,11 @@ def measure_files(
         p = Path(p)
         try:
             x = read_image(p).to(device=device, dtype=torch.float64)
-            row: dict = {"path": str(p), "height": int(x.shape[-2]), "width": int(x.shape[-1])}
+            row: dict = {
+                "path": display_path(p),
+                "height": int(x.shape[-2]),
+                "width": int(x.shape[-1]),
+            }
             if ref is not None and ref.shape[-2:] != x.shape[-2:]:
                 raise ParameterError(
                     f"size {tuple(x.shape[-2:])} differs from the reference's {tuple(ref.shape[-2:])}"
@@ -127,7 +133,7 @@ def measure_files(
             result.rows.append(row)
         except BlurkitError as e:  # unreadable file (ImageReadError) or a size mismatch
             reason = getattr(e, "reason", None) or str(e)
-            result.skipped.append((str(p), reason))
+            result.skipped.append((display_path(p), reason))
         if on_file is not None:
             on_file(p)
     return result

@@ -14,6 +14,10 @@ Layout of a results directory ``OUT`` (documented in ``docs/results_schema.md``)
     OUT/records/<model>/critical/<corruption>.json          critical-blur results
     OUT/examples/, OUT/kernels/        PNG strips for the report
 
+A record that is truncated or otherwise unreadable (a disk error, a copy cut short, a
+hand edit) is never fatal: :meth:`ResultStore.has` reports it as missing, with a warning,
+and moves it aside to ``<name>.json.corrupt``, so a resumed run recomputes that cell.
+
 Every file is written to a temporary file in the same directory and moved into
 place with :func:`os.replace`, which is atomic on POSIX and Windows: a reader
 (or a resumed run) sees either the old complete file or the new complete one,
@@ -31,6 +35,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from .._checks import BlurkitError
 
 __all__ = [
     "CELL_COLUMNS",
+    "CorruptRecordError",
     "ResumeError",
     "ResultStore",
     "atomic_write",
@@ -70,6 +76,14 @@ _SCHEMA_VERSION = 1
 
 class ResumeError(BlurkitError, RuntimeError):
     """A results directory holds results of a different run configuration."""
+
+
+class CorruptRecordError(BlurkitError, ValueError):
+    """A record file under ``OUT/records`` is truncated or not a record."""
+
+
+#: keys a record of each kind must hold to be used (a record missing one is corrupt)
+_REQUIRED = {"cell": ("row",)}
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
@@ -163,7 +177,16 @@ class ResultStore:
         if overwrite and d.exists():
             shutil.rmtree(d)
         if path.exists():
-            old = json.loads(path.read_text())
+            try:
+                old = json.loads(path.read_text())
+                if not isinstance(old, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ResumeError(
+                    f"out: {path} is corrupt ({type(e).__name__}: {e}), so the stored results "
+                    f"of model {model!r} cannot be matched to this run; pass overwrite "
+                    "(--overwrite) or choose another output directory"
+                ) from None
             if old.get("hash") != h:
                 oc = old.get("config", {})
                 diff = sorted(k for k in set(oc) | set(config) if oc.get(k) != config.get(k))
@@ -184,14 +207,55 @@ class ResultStore:
     def _path(self, model: str, kind: str, key: str) -> Path:
         return self.model_dir(model) / kind / f"{_slug(key)}.json"
 
+    def _read(self, path: Path, kind: str) -> dict:
+        """A record file parsed and checked, or :class:`CorruptRecordError`."""
+        try:
+            rec = json.loads(path.read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CorruptRecordError(
+                f"{path}: not a complete record ({type(e).__name__}: {e})"
+            ) from None
+        if not isinstance(rec, dict):
+            raise CorruptRecordError(f"{path}: not a record (a JSON {type(rec).__name__})")
+        missing = [k for k in _REQUIRED.get(kind, ()) if k not in rec]
+        if not missing and kind == "cell" and not isinstance(rec["row"], dict):
+            missing = ["row"]
+        if missing:
+            raise CorruptRecordError(f"{path}: not a complete record (no {missing[0]!r})")
+        return rec
+
+    def _set_aside(self, path: Path, error: CorruptRecordError) -> None:
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            where = f"moved to {aside.name}"
+        except OSError:
+            where = "left in place"
+        warnings.warn(
+            f"{error}; it is ignored ({where}) and that result will be recomputed",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     def has(self, model: str, kind: str, key: str) -> bool:
-        return self._path(model, kind, key).exists()
+        """Whether a usable record exists. A corrupt one is set aside with a warning
+        (``<name>.json.corrupt``) and counts as missing, so it is recomputed."""
+        path = self._path(model, kind, key)
+        if not path.exists():
+            return False
+        try:
+            self._read(path, kind)
+        except CorruptRecordError as e:
+            self._set_aside(path, e)
+            return False
+        return True
 
     def save(self, model: str, kind: str, key: str, record: dict) -> None:
         atomic_write(self._path(model, kind, key), json.dumps(record, separators=(",", ":")))
 
     def load(self, model: str, kind: str, key: str) -> dict:
-        return json.loads(self._path(model, kind, key).read_text())
+        """A record; raises :class:`CorruptRecordError` (typed, one line) if it is corrupt."""
+        return self._read(self._path(model, kind, key), kind)
 
     # --- array records (chunks: per-image records of many cells) --------------------------
     def _apath(self, model: str, kind: str, key: str) -> Path:
@@ -234,10 +298,17 @@ class ResultStore:
         return sorted(p.stem for p in d.glob("*.npz")) if d.exists() else []
 
     def records(self, model: str, kind: str) -> list[dict]:
+        """Every usable record of a kind; corrupt ones are set aside with a warning."""
         d = self.model_dir(model) / kind
         if not d.exists():
             return []
-        return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
+        out = []
+        for p in sorted(d.glob("*.json")):
+            try:
+                out.append(self._read(p, kind))
+            except CorruptRecordError as e:
+                self._set_aside(p, e)
+        return out
 
     # --- order of tables ------------------------------------------------------------------
     def set_order(self, models: Sequence[str], corruptions: Sequence[str]) -> None:
@@ -252,8 +323,18 @@ class ResultStore:
     def order(self) -> dict:
         p = self.root / "run.json"
         if p.exists():
-            d = json.loads(p.read_text())
-            return {"models": d.get("models", []), "corruptions": d.get("corruptions", [])}
+            try:
+                d = json.loads(p.read_text())
+                if not isinstance(d, dict):
+                    raise ValueError("not a JSON object")
+                return {"models": d.get("models", []), "corruptions": d.get("corruptions", [])}
+            except (ValueError, UnicodeDecodeError) as e:
+                warnings.warn(
+                    f"{p}: corrupt ({type(e).__name__}: {e}); the order of tables is rebuilt",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                p.unlink(missing_ok=True)
         return {"models": [], "corruptions": []}
 
     def models(self) -> list[str]:
@@ -263,7 +344,15 @@ class ResultStore:
         if d.exists():
             for p in sorted(d.iterdir()):
                 if (p / "config.json").exists():
-                    stored.append(json.loads((p / "config.json").read_text())["model"])
+                    try:
+                        stored.append(json.loads((p / "config.json").read_text())["model"])
+                    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+                        warnings.warn(
+                            f"{p / 'config.json'}: corrupt ({type(e).__name__}); "
+                            "the results of this model are left out",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
         first = [m for m in self.order()["models"] if m in stored]
         return first + [m for m in stored if m not in first]
 
