@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._checks import ParameterError
 from ..models.wrappers import pil_to_tensor
-from .archive import index_archive, is_archive
+from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
 
 __all__ = [
     "ImageDataset",
