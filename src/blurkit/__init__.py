@@ -13,7 +13,16 @@ from .functional import blur
 __version__ = "0.1.0"
 
 
+#: subpackages imported on first attribute access (``blurkit.measure``, ...), so that
+#: ``import blurkit`` stays as fast as the kernels and corruptions it loads eagerly
+_LAZY_SUBPACKAGES = ("data", "defenses", "measure", "models", "report", "robustness")
+
+
 def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     # the evaluation entry point, imported on first use (it pulls in the whole engine)
     if name == "evaluate":
         from .robustness.engine import evaluate_model
@@ -24,6 +33,10 @@ def __getattr__(name: str):
 
         return EvalConfig
     raise AttributeError(f"module 'blurkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
@@ -37,6 +50,12 @@ __all__ = [
     "kernels",
     "functional",
     "corruptions",
+    "data",
+    "defenses",
+    "measure",
+    "models",
+    "report",
+    "robustness",
     "BlurkitError",
     "ShapeError",
     "ParameterError",
