@@ -23,6 +23,7 @@ _COMMANDS = (
     "deblur",
     "report",
     "demo",
+    "fit",
 )
 
 for _name in _COMMANDS:

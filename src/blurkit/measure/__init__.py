@@ -9,6 +9,7 @@ from ._color import BT709, to_gray
 from .aligned import ShiftComparison, compare_up_to_shift, error_ratio
 from .estimate import FAMILIES, estimate_blur
 from .files import MeasureResult, measure_files
+from .fit import FIT_FAMILIES, PSFFit, fit_psf
 from .full_reference import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_levels, psnr, ssim
 from .no_reference import (
     blur_effect,
@@ -31,6 +32,9 @@ __all__ = [
     "compare_up_to_shift",
     "error_ratio",
     "ShiftComparison",
+    "fit_psf",
+    "PSFFit",
+    "FIT_FAMILIES",
     "to_gray",
     "BT709",
     "laplacian_variance",

@@ -155,7 +155,10 @@ def _inits(family: str, k: torch.Tensor) -> list[list[float]]:
     if family == "defocus":
         return [[_inv_softplus(2 * s)]]
     if family == "anisotropic_gaussian":
-        return [[_inv_softplus(s1), _inv_softplus(s2), a], [_inv_softplus(s1), _inv_softplus(s2), -a]]
+        return [
+            [_inv_softplus(s1), _inv_softplus(s2), a],
+            [_inv_softplus(s1), _inv_softplus(s2), -a],
+        ]
     length = math.sqrt(12.0) * s1
     return [[_inv_softplus(length), a], [_inv_softplus(length), -a]]
 
@@ -228,6 +231,10 @@ def fit_psf(
         raise ShapeError(f"sharp: expected one image pair, got a batch of {x4.shape[0]}")
     x = _luma(x4.detach().to(torch.float64))
     y = _luma(y4.detach().to(torch.float64))
+    if torch.equal(x, y):
+        raise ParameterError("blurred: identical to sharp; there is no blur to explain")
+    if float(x.std()) < 1e-6 or float(y.std()) < 1e-6:
+        raise ParameterError("sharp / blurred: a flat image carries no information on the blur")
     h, w = x.shape[-2:]
     nf = n + 2 * s
     if min(h, w) < 3 * nf:
@@ -235,10 +242,6 @@ def fit_psf(
             f"sharp: a {h}x{w} pair is too small for a {n} px kernel and {s} px shift "
             f"(at least {3 * nf} px a side)"
         )
-    if torch.equal(x, y):
-        raise ParameterError("blurred: identical to sharp; there is no blur to explain")
-    if float(x.std()) < 1e-6 or float(y.std()) < 1e-6:
-        raise ParameterError("sharp / blurred: a flat image carries no information on the blur")
     inner = nf // 2 + 1
     hk = _free_fit(x, y, nf, inner, reg)
     k = hk.clamp_min(0)
