@@ -25,6 +25,7 @@ _COMMANDS = (
     "report",
     "demo",
     "compare_features",
+    "fit",
 )
 
 for _name in _COMMANDS:

@@ -29,10 +29,20 @@ def deblur_command(
         help="The blur kernel for non-blind methods, e.g. 'defocus(radius=3)'.",
     ),
     family: str = typer.Option(
-        "gaussian", help="--method blind: kernel family fitted (gaussian, defocus, motion)."
+        "free",
+        help="--method blind: the kernel estimated: free (free-form, for camera shake), "
+        "or a fitted family (gaussian, defocus, motion).",
     ),
     deconv: str = typer.Option(
-        "wiener", help="--method blind: non-blind method used with the estimated kernel."
+        None,
+        help="--method blind: non-blind method used with the estimated kernel "
+        "(default tv for --family free, wiener otherwise).",
+    ),
+    kernel_size: int = typer.Option(
+        None,
+        "--kernel-size",
+        help="--method blind --family free: odd side of the kernel box (default: from the "
+        "image size, about an eighth of the shorter side).",
     ),
     balance: float = typer.Option(
         None, help="Wiener regularisation (default 5e-3).", callback=finite_float(0.0)
@@ -54,9 +64,17 @@ def deblur_command(
     params: dict = {}
     if method == "blind":
         params.update(family=family, deconv=deconv)
+        if kernel_size is not None:
+            if family != "free":
+                fail("--kernel-size: applies to --family free only")
+            params["kernel_size"] = kernel_size
+    elif kernel_size is not None:
+        fail("--kernel-size: applies to --method blind only")
     if method == "learned" and weights is not None:
         params["path"] = weights
-    target = deconv if method == "blind" else method
+    target = method
+    if method == "blind":
+        target = deconv if deconv is not None else ("tv" if family == "free" else "wiener")
     for value, key, applies in (
         (balance, "balance", "wiener"),
         (iterations, "num_iter", "rl"),

@@ -6,8 +6,10 @@ See ``docs/measure.md`` for the validation of each measure on natural photograph
 """
 
 from ._color import BT709, to_gray
+from .aligned import ShiftComparison, compare_up_to_shift, error_ratio
 from .estimate import FAMILIES, estimate_blur
 from .files import MeasureResult, measure_files
+from .fit import FIT_FAMILIES, PSFFit, fit_psf
 from .full_reference import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_levels, psnr, ssim
 from .no_reference import (
     blur_effect,
@@ -27,6 +29,12 @@ __all__ = [
     "ms_ssim",
     "ms_ssim_levels",
     "MS_SSIM_WEIGHTS",
+    "compare_up_to_shift",
+    "error_ratio",
+    "ShiftComparison",
+    "fit_psf",
+    "PSFFit",
+    "FIT_FAMILIES",
     "to_gray",
     "BT709",
     "laplacian_variance",

@@ -1,6 +1,13 @@
 """Blind deblurring: estimate the kernel from the blurred image, then deconvolve.
 
-The kernel is fitted parametrically: :func:`blurkit.measure.estimate_blur` reads
+By default (``family="free"``) the kernel is free-form: a coarse-to-fine MAP
+estimate with a sparse-gradient prior (:func:`~.freeform.estimate_freeform_kernel`),
+which handles real camera shake, then total-variation deconvolution
+(:func:`~.nonblind.tv_deconv`). On Levin et al.'s real shakes this is the method
+that moves off the input (``benchmarks/RESULTS.md``); it needs images of about
+96x96 or more (the kernel box at most a third of the shorter side).
+
+Otherwise the kernel is fitted parametrically: :func:`blurkit.measure.estimate_blur` reads
 the Gaussian sigma or the defocus radius from the re-blur gradient ratio at edges
 (Zhuo & Sim 2011) or the motion length and angle from the power cepstrum (Rom
 1975; Cannon 1976), and the family's builder turns the estimate into a kernel
@@ -27,31 +34,50 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..._checks import check_choice, check_image, check_scalar
+from ..._checks import ParameterError, check_choice, check_image, check_scalar
+from .freeform import estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
 
 __all__ = ["BLIND_FAMILIES", "estimate_kernel", "blind_deblur", "BlindDeblur"]
 
-BLIND_FAMILIES = ("gaussian", "defocus", "motion")
+BLIND_FAMILIES = ("free", "gaussian", "defocus", "motion")
 
 
-def estimate_kernel(images: torch.Tensor, family: str = "gaussian", *, shrink: float = 0.9):
-    """Estimate one kernel per image of a parametric ``family``.
+def _default_method(family: str, method: str | None) -> str:
+    if method is None:
+        return "tv" if family == "free" else "wiener"
+    return check_choice(method, "method", tuple(NONBLIND_METHODS))
+
+
+def estimate_kernel(
+    images: torch.Tensor,
+    family: str = "free",
+    *,
+    shrink: float = 0.9,
+    kernel_size: int | None = None,
+    estimator: dict | None = None,
+):
+    """Estimate one kernel per image, free-form or of a parametric ``family``.
 
     Args:
         images: ``(B, C, H, W)`` or ``(C, H, W)`` blurred images in [0, 1], at least 32x32.
-        family: ``"gaussian"``, ``"defocus"`` or ``"motion"``.
-        shrink: factor applied to the estimated sigma / radius / length (see the
-            module docstring).
+        family: ``"free"`` (free-form, :func:`~.freeform.estimate_freeform_kernel`),
+            ``"gaussian"``, ``"defocus"`` or ``"motion"``.
+        shrink: parametric families: factor applied to the estimated sigma / radius /
+            length (see the module docstring).
+        kernel_size: ``"free"``: the odd kernel box (``None``: chosen from the image size).
+        estimator: ``"free"``: further options of
+            :func:`~.freeform.estimate_freeform_kernel` (``prior``, ``iterations``, ...).
 
     Returns:
         ``(kernels (B, 1, k, k), params)`` where ``params`` is a dict of the fitted
-        ``(B,)`` parameters (``sigma``, ``radius`` or ``length`` and ``angle``).
+        ``(B,)`` parameters (``sigma``, ``radius`` or ``length`` and ``angle``;
+        for ``"free"``, ``size``: the kernel side).
 
     Example:
         >>> from blurkit.kernels import gaussian_blur
         >>> x = torch.rand(1, 1, 64, 64)
-        >>> k, p = estimate_kernel(gaussian_blur(x, 2.0))
+        >>> k, p = estimate_kernel(gaussian_blur(x, 2.0), "gaussian")
         >>> k.shape[:2], sorted(p)
         (torch.Size([1, 1]), ['sigma'])
     """
@@ -61,6 +87,13 @@ def estimate_kernel(images: torch.Tensor, family: str = "gaussian", *, shrink: f
     check_choice(family, "family", BLIND_FAMILIES)
     shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
     x, _ = check_image(images)
+    if family == "free":
+        k = estimate_freeform_kernel(x, kernel_size, **(estimator or {}))
+        return k, {"size": torch.full((x.shape[0],), k.shape[-1], device=x.device)}
+    if kernel_size is not None or estimator:
+        raise ParameterError(
+            f"kernel_size / estimator: apply to family 'free' only, got family {family!r}"
+        )
     with torch.no_grad():
         est = estimate_blur(x, family=family)
     dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
@@ -80,19 +113,23 @@ def estimate_kernel(images: torch.Tensor, family: str = "gaussian", *, shrink: f
 
 def blind_deblur(
     images: torch.Tensor,
-    family: str = "gaussian",
-    method: str = "wiener",
+    family: str = "free",
+    method: str | None = None,
     *,
     shrink: float = 0.9,
+    kernel_size: int | None = None,
+    estimator: dict | None = None,
     **params,
 ) -> torch.Tensor:
     """Estimate each image's kernel (:func:`estimate_kernel`) and deconvolve with it.
 
     Args:
         images: ``(B, C, H, W)`` or ``(C, H, W)`` blurred images in [0, 1].
-        family: the kernel family fitted, ``"gaussian"``, ``"defocus"`` or ``"motion"``.
-        method: the non-blind method (``"wiener"``, ``"rl"``, ``"tv"``, ``"hyper_laplacian"``).
-        shrink: see :func:`estimate_kernel`.
+        family: ``"free"`` (default: a free-form kernel, for real camera shake) or a
+            parametric family fitted, ``"gaussian"``, ``"defocus"`` or ``"motion"``.
+        method: the non-blind method (``"wiener"``, ``"rl"``, ``"tv"``,
+            ``"hyper_laplacian"``); ``None``: ``"tv"`` for ``"free"``, ``"wiener"`` otherwise.
+        shrink, kernel_size, estimator: see :func:`estimate_kernel`.
         **params: passed to the non-blind method.
 
     Example:
@@ -104,9 +141,10 @@ def blind_deblur(
         >>> bool(psnr(blind_deblur(y, "defocus"), x) > psnr(y, x))
         True
     """
-    check_choice(method, "method", tuple(NONBLIND_METHODS))
+    check_choice(family, "family", BLIND_FAMILIES)
+    method = _default_method(family, method)
     x, single = check_image(images)
-    k, _ = estimate_kernel(x, family, shrink=shrink)
+    k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=estimator)
     out = deconvolve(x, k.to(x.device), method, **params)
     return out[0] if single else out
 
@@ -117,19 +155,38 @@ class BlindDeblur(nn.Module):
     Example:
         >>> BlindDeblur("motion", "wiener")(torch.rand(2, 3, 48, 48)).shape
         torch.Size([2, 3, 48, 48])
+        >>> BlindDeblur()
+        BlindDeblur(family='free', method='tv', shrink=0.9)
     """
 
     def __init__(
-        self, family: str = "gaussian", method: str = "wiener", *, shrink: float = 0.9, **params
+        self,
+        family: str = "free",
+        method: str | None = None,
+        *,
+        shrink: float = 0.9,
+        kernel_size: int | None = None,
+        estimator: dict | None = None,
+        **params,
     ) -> None:
         super().__init__()
         self.family = check_choice(family, "family", BLIND_FAMILIES)
-        self.method = check_choice(method, "method", tuple(NONBLIND_METHODS))
+        self.method = _default_method(family, method)
         self.shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
+        self.kernel_size = kernel_size
+        self.estimator = dict(estimator or {})
         self.params = dict(params)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return blind_deblur(images, self.family, self.method, shrink=self.shrink, **self.params)
+        return blind_deblur(
+            images,
+            self.family,
+            self.method,
+            shrink=self.shrink,
+            kernel_size=self.kernel_size,
+            estimator=self.estimator,
+            **self.params,
+        )
 
     def extra_repr(self) -> str:
         return f"family={self.family!r}, method={self.method!r}, shrink={self.shrink}"

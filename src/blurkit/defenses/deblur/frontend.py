@@ -43,8 +43,9 @@ def make_deblurrer(method: str, kernel: torch.Tensor | None = None, **params) ->
 
     Args:
         method: ``"wiener"``, ``"rl"``, ``"tv"``, ``"hyper_laplacian"`` (non-blind: need
-            ``kernel``), ``"blind"`` (kernel estimated per image; ``family=`` and
-            ``deconv=`` choose the fitted family and the non-blind method) or
+            ``kernel``), ``"blind"`` (kernel estimated per image, free-form by default;
+            ``family=`` and ``deconv=`` choose the kernel family and the non-blind
+            method, ``kernel_size=`` / ``estimator=`` tune the free-form estimate) or
             ``"learned"`` (the bundled :class:`~blurkit.defenses.deblur.DeblurNet`;
             ``path=`` loads other weights).
         kernel: the known kernel(s) for the non-blind methods.
@@ -63,8 +64,8 @@ def make_deblurrer(method: str, kernel: torch.Tensor | None = None, **params) ->
     if method == "blind":
         if kernel is not None:
             raise ParameterError("kernel: the blind method estimates the kernel; do not give one")
-        family = params.pop("family", "gaussian")
-        deconv = params.pop("deconv", "wiener")
+        family = params.pop("family", "free")
+        deconv = params.pop("deconv", None)
         return BlindDeblur(family, deconv, **params)
     if method == "learned":
         if kernel is not None:
