@@ -23,9 +23,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import as_param, check_image, check_scalar, common_dtype
+from .._checks import (
+    as_param,
+    check_allocation,
+    check_images,
+    check_scalar,
+    check_size,
+    common_dtype,
+    trusted_values,
+)
 from ..functional.conv import blur_separable
-from ._utils import kernel_grid, normalize_kernel, odd_size
+from ._utils import _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
 
 __all__ = [
     "gaussian_kernel1d",
@@ -39,9 +47,19 @@ __all__ = [
 _MIN_SIGMA = 1e-6
 
 
-def _radius(sigma: torch.Tensor, truncate: float) -> int:
-    # scipy.ndimage / scikit-image convention: radius = int(truncate * sigma + 0.5)
-    return int(truncate * float(sigma.detach().max()) + 0.5)
+def _radius(sigma: torch.Tensor, truncate: float) -> float:
+    # scipy.ndimage / scikit-image convention: radius = int(truncate * sigma + 0.5); kept a
+    # float here so that a huge product reaches odd_size's limit as a typed error
+    r = truncate * _param_max(sigma) + 0.5
+    return float(int(r)) if r < 2**53 else r
+
+
+def _side(size, sigma: torch.Tensor, truncate: float, name: str = "sigma") -> int:
+    """The kernel side: ``size`` by the size rule, else scipy's radius of the largest sigma;
+    then the allocation guard for the batch of ``size x size`` kernels."""
+    n = odd_size(_radius(sigma, truncate), name) if size is None else check_size(size)
+    check_allocation(name, (sigma.shape[0], n, n), itemsize=sigma.element_size())
+    return n
 
 
 def gaussian_kernel1d(
@@ -59,8 +77,7 @@ def gaussian_kernel1d(
     """
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
     truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
-    if size is None:
-        size = odd_size(_radius(s, truncate), "sigma")
+    size = _side(size, s, truncate)
     x = torch.arange(size, device=s.device, dtype=s.dtype) - size // 2
     # each sample keeps its own support (scipy's radius), so a kernel does not
     # depend on the other sigmas of its batch
@@ -111,10 +128,11 @@ def anisotropic_gaussian_kernel(
     sx = as_param(sigma_x, "sigma_x", device=device, dtype=dtype, low=0.0)
     sy = as_param(sigma_y, "sigma_y", device=sx.device, dtype=sx.dtype, low=0.0)
     th = as_param(angle, "angle", device=sx.device, dtype=sx.dtype)
+    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
     b = max(sx.shape[0], sy.shape[0], th.shape[0])
     sx, sy, th = (as_param(t, n, b) for t, n in ((sx, "sigma_x"), (sy, "sigma_y"), (th, "angle")))
-    if size is None:
-        size = odd_size(_radius(torch.maximum(sx, sy), truncate), "sigma")
+    th = _reduce_angle(th)
+    size = _side(size, torch.maximum(sx, sy), truncate)
     x, y = kernel_grid(size, device=sx.device, dtype=sx.dtype)
     t = torch.deg2rad(th)[:, None, None]
     u = x * torch.cos(t) + y * torch.sin(t)
@@ -122,7 +140,7 @@ def anisotropic_gaussian_kernel(
     sx = sx.clamp_min(_MIN_SIGMA)[:, None, None]
     sy = sy.clamp_min(_MIN_SIGMA)[:, None, None]
     k = torch.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
-    return normalize_kernel(k[:, None])
+    return _normalize(k[:, None])
 
 
 def generalized_gaussian_kernel(
@@ -142,10 +160,10 @@ def generalized_gaussian_kernel(
     dtype = common_dtype(sigma, beta, dtype=dtype)
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
     be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=0.0, low_inclusive=False)
+    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
     b = max(s.shape[0], be.shape[0])
     s, be = as_param(s, "sigma", b), as_param(be, "beta", b)
-    if size is None:
-        size = odd_size(_radius(s, truncate), "sigma")
+    size = _side(size, s, truncate)
     x, y = kernel_grid(size, device=s.device, dtype=s.dtype)
     r = torch.sqrt(x**2 + y**2)[None]
     be_ = be[:, None, None]
@@ -153,7 +171,7 @@ def generalized_gaussian_kernel(
         2 * torch.exp(torch.lgamma(2 / be_) - torch.lgamma(4 / be_))
     )
     k = torch.exp(-((r / alpha) ** be_))
-    return normalize_kernel(k[:, None])
+    return _normalize(k[:, None])
 
 
 def gaussian_blur(
@@ -172,10 +190,11 @@ def gaussian_blur(
         >>> gaussian_blur(x, torch.tensor([1.0, 2.0])).shape
         torch.Size([2, 3, 32, 32])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     s = as_param(sigma, "sigma", x.shape[0], device=x.device, dtype=x.dtype, low=0.0)
     g = gaussian_kernel1d(s, truncate=truncate)
-    out = blur_separable(x, g, g, boundary=boundary)
+    with trusted_values():
+        out = blur_separable(x, g, g, boundary=boundary)
     return out[0] if single else out
 
 
