@@ -98,7 +98,7 @@ from .._checks import (
 )
 from .._seeds import check_seed
 from ..functional.conv import blur, blur_separable
-from ..kernels._utils import _reduce_angle
+from ..kernels._utils import _batch_of, _reduce_angle
 from ..kernels.gaussian import gaussian_kernel1d
 from ._glass_walk import draw_codes, numba_walk, quantize, walk
 from .base import Corruption, interpolate_row, register_corruption
@@ -267,7 +267,7 @@ def imagenet_c_disk_kernels(radius, alias_blur, *, device=None, dtype=None) -> t
     a = as_param(
         alias_blur, "alias_blur", device=r.device, dtype=torch.float64, low=0.0, low_inclusive=False
     )
-    b = max(r.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], a.shape[0])
     r, a = as_param(r, "radius", b), as_param(a, "alias_blur", b)
     frame = torch.clamp(torch.floor(r), min=8.0)  # (B,) half-width S
     fmax = float(frame.max()) if b else 8.0
@@ -347,7 +347,7 @@ def imagenet_c_motion_kernels(
     r = as_param(radius, "radius", device=device, dtype=torch.float64, low=0.0)
     s = as_param(sigma, "sigma", device=r.device, dtype=torch.float64, low=0.0, low_inclusive=False)
     a = as_param(angle, "angle", device=r.device, dtype=torch.float64)
-    b = max(r.shape[0], s.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], s.shape[0], a.shape[0])
     r, s, a = as_param(r, "radius", b), as_param(s, "sigma", b), as_param(a, "angle", b)
     a = _reduce_angle(a)
     rmax = float(r.max()) if b else 0.0

@@ -57,6 +57,11 @@ def _param_max(t: torch.Tensor, default: float = 0.0) -> float:
     return float(t.detach().max()) if t.numel() else default
 
 
+def _batch_of(*sizes: int) -> int:
+    """The batch of broadcast parameters: sizes 1 stretch, and an empty one (0) wins."""
+    return 0 if 0 in sizes else max(sizes)
+
+
 def _reduce_angle(degrees: torch.Tensor) -> torch.Tensor:
     """Angles of 360 degrees or more (in magnitude) brought into (-360, 360) by ``fmod``,
     which is exact; smaller ones are returned untouched, bit for bit. Without it a huge

@@ -59,7 +59,7 @@ from .._checks import (
     trusted_values,
 )
 from ..functional.conv import blur, blur_separable
-from ._utils import _normalize, _param_max, odd_size, pad_kernel
+from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
 
 __all__ = [
     "disk_coverage",
@@ -295,7 +295,7 @@ def lens_blur_radius(
         low=0.0,
         low_inclusive=False,
     )
-    b = max(t.shape[0] for t in (f, n, s1, s2, p))
+    b = _batch_of(*(t.shape[0] for t in (f, n, s1, s2, p)))
     f, n, s1, s2, p = (
         as_param(t, name, b, dtype=f.dtype)
         for t, name in (
@@ -371,7 +371,7 @@ def imagenet_c_disk_kernel(
     dtype = _dtype_of(radius, alias_blur, dtype=dtype)
     r = as_param(radius, "radius", device=device, dtype=dtype, low=0.0)
     a = as_param(alias_blur, "alias_blur", device=r.device, dtype=r.dtype, low=0.0)
-    b = max(r.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], a.shape[0])
     r = as_param(r, "radius", b, dtype=r.dtype)
     a = as_param(a, "alias_blur", b, dtype=r.dtype)
     radii = r.detach().cpu().tolist()

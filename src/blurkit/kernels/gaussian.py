@@ -33,7 +33,7 @@ from .._checks import (
     trusted_values,
 )
 from ..functional.conv import blur_separable
-from ._utils import _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
+from ._utils import _batch_of, _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
 
 __all__ = [
     "gaussian_kernel1d",
@@ -129,7 +129,7 @@ def anisotropic_gaussian_kernel(
     sy = as_param(sigma_y, "sigma_y", device=sx.device, dtype=sx.dtype, low=0.0)
     th = as_param(angle, "angle", device=sx.device, dtype=sx.dtype)
     truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
-    b = max(sx.shape[0], sy.shape[0], th.shape[0])
+    b = _batch_of(sx.shape[0], sy.shape[0], th.shape[0])
     sx, sy, th = (as_param(t, n, b) for t, n in ((sx, "sigma_x"), (sy, "sigma_y"), (th, "angle")))
     th = _reduce_angle(th)
     size = _side(size, torch.maximum(sx, sy), truncate)
@@ -161,7 +161,7 @@ def generalized_gaussian_kernel(
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
     be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=0.0, low_inclusive=False)
     truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
-    b = max(s.shape[0], be.shape[0])
+    b = _batch_of(s.shape[0], be.shape[0])
     s, be = as_param(s, "sigma", b), as_param(be, "beta", b)
     size = _side(size, s, truncate)
     x, y = kernel_grid(size, device=s.device, dtype=s.dtype)

@@ -64,7 +64,7 @@ from .._checks import (
 )
 from .._seeds import check_seed
 from ..functional.conv import blur
-from ._utils import _reduce_angle, kernel_grid, odd_size
+from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
 
 __all__ = [
     "motion_kernel",
@@ -224,7 +224,7 @@ def motion_kernel(
     dtype = _param_dtype(dtype, length, angle, sigma)
     ln = as_param(length, "length", device=device, dtype=dtype, low=0.0)
     th = as_param(angle, "angle", device=ln.device, dtype=ln.dtype)
-    b = max(ln.shape[0], th.shape[0])
+    b = _batch_of(ln.shape[0], th.shape[0])
     ln, th = as_param(ln, "length", b, dtype=ln.dtype), as_param(th, "angle", b, dtype=ln.dtype)
     rad = torch.deg2rad(_reduce_angle(th))
     direction = torch.stack([torch.cos(rad), torch.sin(rad)], -1)[:, None, :]  # (B, 1, 2)

@@ -93,7 +93,7 @@ from .._checks import (
     trusted_values,
 )
 from ..functional.conv import blur
-from ._utils import _param_max, _reduce_angle, odd_size
+from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
 from .defocus import _check_size, _dtype_of, disk_coverage
 
 __all__ = [
@@ -251,7 +251,7 @@ def _collect_terms(coefficients, terms: dict, device, dtype) -> tuple[dict[int, 
     out = {j: as_param(v, names[j], device=device, dtype=dtype) for j, v in raw.items()}
     if not out:
         out = {4: as_param(0.0, "defocus", device=device, dtype=dtype)}
-    b = max(t.shape[0] for t in out.values())
+    b = _batch_of(*(t.shape[0] for t in out.values()))
     dt = next(iter(out.values())).dtype
     out = {j: as_param(t, names.get(j, "defocus"), b, dtype=dt) for j, t in out.items()}
     return out, b
@@ -384,7 +384,7 @@ def _eye_terms(sphere, cylinder, axis_deg, pupil_diameter_mm, device, dtype):
         cylinder, "cylinder_diopters", device=s.device, dtype=s.dtype, low=-20.0, high=20.0
     )
     a = as_param(axis_deg, "axis_deg", device=s.device, dtype=s.dtype)
-    b = max(s.shape[0], c.shape[0], a.shape[0])
+    b = _batch_of(s.shape[0], c.shape[0], a.shape[0])
     s, c, a = (
         as_param(t, nm, b, dtype=s.dtype) for t, nm in ((s, "sphere"), (c, "cylinder"), (a, "axis"))
     )

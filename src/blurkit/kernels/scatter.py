@@ -52,7 +52,7 @@ from .._checks import (
     trusted_values,
 )
 from ..functional.conv import blur
-from ._utils import _param_max, kernel_grid, odd_size
+from ._utils import _batch_of, _param_max, kernel_grid, odd_size
 from .defocus import _ceil, _check_size, _dtype_of, disk_coverage
 from .gaussian import gaussian_kernel
 
@@ -98,7 +98,7 @@ def scatter_kernel(
     be = as_param(beta, "beta", device=dev, dtype=dt, low=0.0, low_inclusive=False)
     cs = as_param(core_sigma, "core_sigma", device=dev, dtype=dt, low=0.0)
     params = {"weight": w, "halo_radius": rad, "halo_scale": gam, "beta": be, "core_sigma": cs}
-    b = max(t.shape[0] for t in params.values())
+    b = _batch_of(*(t.shape[0] for t in params.values()))
     w, rad, gam, be, cs = (as_param(t, n, b, dtype=dt) for n, t in params.items())
     if size is None:
         size = odd_size(_ceil(_param_max(rad) - 0.5), "halo_radius")
