@@ -225,7 +225,12 @@ def as_param(
     else:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             vals = [float(value)]
-        elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
+        elif (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and len(value) > 0
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             vals = [float(v) for v in value]
         else:
             raise DTypeError(

@@ -173,3 +173,46 @@ def test_grid_and_pad_sizes_are_guarded():
         K.pad_kernel(torch.ones(1, 1, 3, 3), (10**6, 10**6))
     with pytest.raises(BlurkitError, match="size"):
         K.pad_kernel(torch.ones(1, 1, 3, 3), 9)
+
+
+# --- found by the property suite (tests/properties/test_kernels_props.py) ---------------
+
+
+def test_parameter_sequences_with_non_numbers_are_typed_errors():
+    for call in (
+        lambda: K.motion_kernel((1.0, "a"), 0.0),
+        lambda: K.gaussian_kernel([1.0, None]),
+        lambda: K.myopia_kernel([True, 1.0]),
+    ):
+        with pytest.raises(DTypeError):
+            call()
+
+
+def test_degenerate_but_accepted_values_give_valid_kernels():
+    cases = [
+        lambda: K.disk_kernel(1e30, size=1),  # the corner areas cancelled to an all-zero kernel
+        lambda: K.disk_kernel(1e6, size=5),
+        lambda: K.motion_kernel(0.0, 30.0, profile="imagenet-c", sigma=1e-30),  # 0 / 0
+        lambda: K.scatter_kernel(0.2, 5.0, halo_scale=1e-30),  # 0 / 0
+        lambda: K.scatter_kernel(0.2, 5.0, halo_scale=1e-4, dtype=torch.float16),
+        lambda: K.generalized_gaussian_kernel(1.0, 0.2, dtype=torch.float16),
+        lambda: K.gaussian_kernel(0.0, truncate=100.0, dtype=torch.float16),
+    ]
+    for make in cases:
+        k = make()
+        assert torch.isfinite(k).all() and (k >= 0).all()
+        torch.testing.assert_close(
+            k.double().sum((-2, -1)), torch.ones(k.shape[:2]).double(), atol=5e-3, rtol=0
+        )
+
+
+def test_values_outside_what_the_formulas_hold_are_refused():
+    with pytest.raises(ParameterError, match="beta"):
+        K.generalized_gaussian_kernel(1.0, 1e-30)  # NaN kernel
+    with pytest.raises(ParameterError, match="truncate"):
+        K.gaussian_kernel(0.0, truncate=1e300)  # inf * 0 in float32: NaN kernel
+    for kw in ({"pupil_diameter_mm": 5e-324}, {"pixel_scale_arcmin": 5e-324}):
+        with pytest.raises(ParameterError):  # ZeroDivisionError
+            K.zernike_psf(defocus=0.1, **kw)
+        with pytest.raises(ParameterError):
+            K.astigmatism_kernel(-1.0, 0.0, **kw)

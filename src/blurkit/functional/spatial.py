@@ -459,9 +459,13 @@ def zoom_blur(
     x, single = check_images(images)
     check_choice(padding, "padding", ("border", "reflection", "zeros"))
     b, c, h, w = x.shape
-    f = _zoom_factors(factors, b, x.device, x.dtype)
+    # grid_sample has no half-precision CPU kernel: resample in float32, return the input dtype
+    dtype = x.dtype
+    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    f = _zoom_factors(factors, b, x.device, work)
     if b == 0:
         return x.clone()
+    x = x.to(work)
     f = f.expand(b, -1)
     n = f.shape[1]
     # a factor given as the Python number 1 is the image itself: skip the resampling,
@@ -484,7 +488,7 @@ def zoom_blur(
             x, grid, mode="bilinear", padding_mode=padding, align_corners=align_corners
         )
         out = z if out is None else out + z
-    out = out / n
+    out = (out / n).to(dtype)
     return out[0] if single else out
 
 

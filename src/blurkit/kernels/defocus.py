@@ -146,7 +146,9 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
     size = check_size(size, limit=4097)
     check_allocation("size", (r.shape[0], size + 1, size + 1), itemsize=8)
     work = _work_dtype(r.dtype, r.device)
-    rw = r.to(work).clamp_min(_MIN_RADIUS)[:, None, None]
+    # a disk reaching past every pixel's far corner covers the whole kernel; clamping it
+    # there keeps the corner areas exact (at r = 1e30 they cancel to 0 in float64)
+    rw = r.to(work).clamp(_MIN_RADIUS, size + 1.0)[:, None, None]
     # G on the (size + 1)^2 lattice of pixel corners, then the four-corner difference
     edges = torch.arange(size + 1, device=r.device, dtype=work) - size // 2 - 0.5
     g = _corner_area(edges[None, None, :], edges[None, :, None], rw)

@@ -45,6 +45,10 @@ __all__ = [
 ]
 
 _MIN_SIGMA = 1e-6
+_MIN_BETA = 0.1
+# kernel radius in sigmas: 4 by default (scipy), far beyond any use at 100; a larger value
+# overflows half precision (truncate * sigma) and breaks the per-sample support
+_MAX_TRUNCATE = 100.0
 
 
 def _radius(sigma: torch.Tensor, truncate: float) -> float:
@@ -76,7 +80,7 @@ def gaussian_kernel1d(
         torch.Size([1, 9])
     """
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
-    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
     size = _side(size, s, truncate)
     x = torch.arange(size, device=s.device, dtype=s.dtype) - size // 2
     # each sample keeps its own support (scipy's radius), so a kernel does not
@@ -128,7 +132,7 @@ def anisotropic_gaussian_kernel(
     sx = as_param(sigma_x, "sigma_x", device=device, dtype=dtype, low=0.0)
     sy = as_param(sigma_y, "sigma_y", device=sx.device, dtype=sx.dtype, low=0.0)
     th = as_param(angle, "angle", device=sx.device, dtype=sx.dtype)
-    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
     b = _batch_of(sx.shape[0], sy.shape[0], th.shape[0])
     sx, sy, th = (as_param(t, n, b) for t, n in ((sx, "sigma_x"), (sy, "sigma_y"), (th, "angle")))
     th = _reduce_angle(th)
@@ -150,7 +154,8 @@ def generalized_gaussian_kernel(
 
     ``alpha`` is chosen so that the PSF has standard deviation ``sigma`` along
     each axis (for ``beta = 2`` this is the ordinary Gaussian):
-    ``alpha = sigma * sqrt(2 * Gamma(2 / beta) / Gamma(4 / beta))``.
+    ``alpha = sigma * sqrt(2 * Gamma(2 / beta) / Gamma(4 / beta))``. ``beta >= 0.1``
+    (below, the scale underflows even in float64 for the smallest values).
 
     Example:
         >>> k = generalized_gaussian_kernel(2.0, beta=8.0)  # flat top, disk-like
@@ -159,19 +164,22 @@ def generalized_gaussian_kernel(
     """
     dtype = common_dtype(sigma, beta, dtype=dtype)
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
-    be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=0.0, low_inclusive=False)
-    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
+    # below 0.1 the profile's scale exp(lgamma(2 / beta) - lgamma(4 / beta)) underflows
+    be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=_MIN_BETA)
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
     b = _batch_of(s.shape[0], be.shape[0])
     s, be = as_param(s, "sigma", b), as_param(be, "beta", b)
     size = _side(size, s, truncate)
-    x, y = kernel_grid(size, device=s.device, dtype=s.dtype)
+    # half precision cannot hold the profile's scale: computed in float32, then cast
+    work = torch.float32 if s.dtype in (torch.float16, torch.bfloat16) else s.dtype
+    x, y = kernel_grid(size, device=s.device, dtype=work)
     r = torch.sqrt(x**2 + y**2)[None]
-    be_ = be[:, None, None]
-    alpha = s.clamp_min(_MIN_SIGMA)[:, None, None] * torch.sqrt(
+    be_ = be[:, None, None].to(work)
+    alpha = s.to(work).clamp_min(_MIN_SIGMA)[:, None, None] * torch.sqrt(
         2 * torch.exp(torch.lgamma(2 / be_) - torch.lgamma(4 / be_))
     )
     k = torch.exp(-((r / alpha) ** be_))
-    return _normalize(k[:, None])
+    return _normalize(k[:, None]).to(s.dtype)
 
 
 def gaussian_blur(

@@ -245,7 +245,7 @@ def motion_kernel(
             )
         sg = as_param(
             sigma, "sigma", b, device=ln.device, dtype=ln.dtype, low=0.0, low_inclusive=False
-        )
+        ).clamp_min(1e-6)  # below, sigma^2 underflows (0 / 0 at the centre); weights unchanged
         if size is None:
             size = odd_size(_ceil(lmax), "length")
         # points farther than the kernel's side from its centre all fall outside it (and

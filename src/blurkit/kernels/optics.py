@@ -298,12 +298,10 @@ def zernike_psf(
     ref = next(iter(coef.values()))
     dev, dt = ref.device, ref.dtype
     lams = _wavelengths(wavelength_nm)
-    d_mm = check_scalar(
-        pupil_diameter_mm, "pupil_diameter_mm", low=0.0, high=1000.0, low_inclusive=False
-    )
-    scale = check_scalar(
-        pixel_scale_arcmin, "pixel_scale_arcmin", low=0.0, high=600.0, low_inclusive=False
-    )
+    # lower bounds far below any lens or eye (10 um pupil, 0.006 arcsec pixels) that keep the
+    # sampling formulas away from a division by an underflowed zero
+    d_mm = check_scalar(pupil_diameter_mm, "pupil_diameter_mm", low=0.01, high=1000.0)
+    scale = check_scalar(pixel_scale_arcmin, "pixel_scale_arcmin", low=1e-4, high=600.0)
     dtheta = scale * _ARCMIN
     d_um = d_mm * 1000.0
     lam_um = [lam / 1000.0 for lam in lams]
@@ -315,9 +313,20 @@ def zernike_psf(
         size = odd_size(half, "zernike coefficients")
     size = _check_size(size)
     # fine sampling (odd q, Nyquist for the shortest wavelength) and field (>= 32 pupil samples)
-    q = math.ceil(2 * d_um * dtheta / min(lam_um))
+    # the FFT side n = kf * q, bounded before any ceil (a tiny pupil or pixel scale makes the
+    # field kf astronomically large, or its ratio infinite)
+    q_f = 2 * d_um * dtheta / min(lam_um)
+    field = d_um * dtheta
+    kf_f = _MIN_PUPIL_SAMPLES * max(lam_um) / field if field > 0 else math.inf
+    if not (q_f <= 4096 and kf_f <= 4096):
+        raise ParameterError(
+            "pixel_scale_arcmin: the PSF needs an FFT larger than 4096x4096 (pupil "
+            f"{d_mm:g} mm, {scale:g} arcmin per pixel); use a smaller size, a finer pixel scale "
+            "or a smaller pupil"
+        )
+    q = math.ceil(q_f)
     q += 1 - q % 2
-    kf = max(size, math.ceil(_MIN_PUPIL_SAMPLES * max(lam_um) / (d_um * dtheta)))
+    kf = max(size, math.ceil(kf_f))
     kf += 1 - kf % 2
     n = kf * q
     if n > 4096:

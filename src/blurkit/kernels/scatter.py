@@ -104,14 +104,18 @@ def scatter_kernel(
         size = odd_size(_ceil(_param_max(rad) - 0.5), "halo_radius")
     size = _check_size(size)
     check_allocation("halo_radius", (b, size + 1, size + 1), itemsize=8)
-    x, y = kernel_grid(size, device=dev, dtype=dt)
+    # half precision cannot hold gamma^2 for small halo scales: computed in float32, then cast
+    work = torch.float32 if dt in (torch.float16, torch.bfloat16) else dt
+    x, y = kernel_grid(size, device=dev, dtype=work)
     r2 = (x * x + y * y)[None]
-    halo = (1 + r2 / gam[:, None, None] ** 2) ** (-be[:, None, None])
-    halo = halo * disk_coverage(rad, size=size)[:, 0]  # soft cut at halo_radius
+    # gamma below 1e-6 px: gamma^2 underflows (0 / 0 at the centre); the halo is a delta anyway
+    g2 = gam.to(work).clamp_min(1e-6)[:, None, None] ** 2
+    halo = (1 + r2 / g2) ** (-be.to(work)[:, None, None])
+    halo = halo * disk_coverage(rad.to(work), size=size)[:, 0]  # soft cut at halo_radius
     halo = halo / halo.sum((-2, -1), keepdim=True)
-    core = gaussian_kernel(cs, size=size, dtype=dt)[:, 0]
-    wv = w[:, None, None]
-    return ((1 - wv) * core + wv * halo)[:, None]
+    core = gaussian_kernel(cs.to(work), size=size, dtype=work)[:, 0]
+    wv = w.to(work)[:, None, None]
+    return ((1 - wv) * core + wv * halo)[:, None].to(dt)
 
 
 def dirty_lens_blur(
