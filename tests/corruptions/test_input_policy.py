@@ -110,3 +110,12 @@ def test_huge_motion_angle():
     assert torch.isfinite(y).all() and y.min() >= 0 and y.max() <= 1
     ref = imagenet_c_motion_blur(x, 15, 8, float(torch.fmod(torch.tensor(1e30), 360)))
     assert torch.equal(y, ref)
+
+
+def test_explicit_trajectory_must_be_a_finite_tensor():
+    # found by the property suite: a string trajectory raised AttributeError
+    x = _x()
+    with pytest.raises(DTypeError, match="trajectory"):
+        corrupt(x, "camera_shake", 2, trajectory="3")
+    with pytest.raises(ParameterError, match="trajectory"):
+        corrupt(x, "camera_shake", 2, trajectory=torch.full((1, 5, 2), float("nan")))

@@ -216,3 +216,16 @@ def test_values_outside_what_the_formulas_hold_are_refused():
             K.zernike_psf(defocus=0.1, **kw)
         with pytest.raises(ParameterError):
             K.astigmatism_kernel(-1.0, 0.0, **kw)
+
+
+def test_float64_camera_shake_sums_to_one_in_float64():
+    # found by the property suite: rasterised in float32 then cast, it summed to 1 +- 1e-7
+    k = K.camera_shake_kernel(2, 12.0, seed=3, steps=200, dtype=torch.float64)
+    assert k.dtype == torch.float64
+    torch.testing.assert_close(
+        k.sum((-2, -1)), torch.ones(2, 1, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    # float32 (the default) is what it always was
+    k32 = K.camera_shake_kernel(2, 12.0, seed=3, steps=200)
+    assert k32.dtype == torch.float32
+    torch.testing.assert_close(k32.double(), k, atol=1e-6, rtol=0)

@@ -590,5 +590,8 @@ def camera_shake_kernel(
         steps=steps,
         generator=generator,
         seed=seed,
+        # rasterised in float32 (as always), or in float64 when that is asked for, so that
+        # a float64 kernel sums to 1 to float64 precision
+        dtype=torch.float64 if float_dtype(dtype) == torch.float64 else torch.float32,
     )
     return trajectory_kernel(traj, size).to(device=device, dtype=float_dtype(dtype))
