@@ -119,3 +119,14 @@ def test_explicit_trajectory_must_be_a_finite_tensor():
         corrupt(x, "camera_shake", 2, trajectory="3")
     with pytest.raises(ParameterError, match="trajectory"):
         corrupt(x, "camera_shake", 2, trajectory=torch.full((1, 5, 2), float("nan")))
+
+
+@pytest.mark.parametrize("angle", [-92.0, 135.0, 180.0, 270.0])
+def test_motion_angles_beyond_90_degrees(angle):
+    # found by the property suite: angle=-92 raised an IndexError (copies outside the frame)
+    x = _x()
+    y = corrupt(x, "motion_blur", 1, angle=angle)
+    assert torch.isfinite(y).all() and y.min() >= 0 and y.max() <= 1
+    # the no-gradient copies and the engine's convolution agree there too
+    z = imagenet_c_motion_blur(x, 10, 3, angle, method="direct")
+    torch.testing.assert_close(y, z, atol=1e-5, rtol=0)

@@ -369,6 +369,10 @@ def imagenet_c_motion_kernels(
     w = w / w.sum(-1, keepdim=True)
     shift = (n - 1) // 2
     hx = max(shift, n - 1 - shift)
+    if b:
+        # angles beyond +-90 degrees smear to the right too: widen the frame to hold them
+        # (inside +-90 every copy lies within it, and the frame is as it always was)
+        hx = max(hx, int((dx + shift).abs().max()))
     hy = int(dy.abs().max()) if b else 0
     dyi = (dy + hy).long()
     dxi = (dx + shift + hx).long()
