@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blurkit.kernels import get_kernel, list_kernels
@@ -140,6 +140,7 @@ def _check_kernel(name: str, kw: dict, k: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
+@settings(max_examples=2 * settings().max_examples)  # most draws are refused
 @given(data=st.data())
 def test_kernel_builders(name, data):
     kw = {**REQUIRED.get(name, {}), **data.draw(FAMILIES[name], label="kwargs")}
