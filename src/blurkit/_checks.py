@@ -231,7 +231,12 @@ def as_param(
     else:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             vals = [float(value)]
-        elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
+        elif (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and len(value) > 0
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             vals = [float(v) for v in value]
         else:
             raise DTypeError(
@@ -323,3 +328,113 @@ def check_allocation(
             f"{name}: would allocate {n * itemsize / 2**30:.0f} GiB (shape {tuple(dims)}); "
             f"the limit is {limit / 2**30:.0f} GiB (BLURKIT_MAX_ALLOC_GB)"
         )
+
+
+# --------------------------------------------------------------------------- degenerate inputs
+# The policy (docs/input_policy.md): at every user-facing call, images must be finite and have
+# no zero-size channel or spatial axis (an empty *batch* is fine and gives an empty result);
+# PSF kernels must be finite, non-negative and not all zero. These value checks read the data
+# once (a sum on the fast path; on CUDA one synchronisation per call) and run at the boundary
+# only: calls made inside blurkit after the boundary checked its inputs skip them
+# (:func:`trusted_values`), so no internal loop pays for them.
+
+#: negative kernel taps down to ``-KERNEL_NEGATIVE_TOLERANCE * max |k|`` (per kernel) are taken
+#: as float rounding of a zero (an FFT-made kernel) and accepted; anything below is an error
+KERNEL_NEGATIVE_TOLERANCE = 1e-6
+
+__all__ += [
+    "KERNEL_NEGATIVE_TOLERANCE",
+    "check_images",
+    "check_finite_image",
+    "check_kernel_values",
+    "check_nonempty",
+    "trusted_values",
+]
+
+_TRUSTED = __import__("contextvars").ContextVar("blurkit_trusted_values", default=False)
+
+
+class trusted_values:  # noqa: N801  (used as a context manager, like torch.no_grad)
+    """Context in which :func:`check_finite_image` and :func:`check_kernel_values` do nothing.
+
+    For blurkit's own internal calls after a user-facing function has checked its inputs
+    (a corruption calling the blur engine, a product convolution looping over its kernels):
+    the values are then known to be valid, and re-checking them would cost a pass (and a
+    GPU synchronisation) per internal call. Not for user code.
+    """
+
+    def __enter__(self) -> None:
+        self._token = _TRUSTED.set(True)
+
+    def __exit__(self, *exc) -> None:
+        _TRUSTED.reset(self._token)
+
+
+def check_nonempty(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """The empty-input rule: a ``(B, C, H, W)`` tensor with ``C``, ``H`` or ``W`` zero is a
+    :class:`ShapeError`; ``B = 0`` is accepted (the caller returns an empty result)."""
+    if x.ndim >= 3 and min(x.shape[-3:]) == 0:
+        raise ShapeError(
+            f"{name}: expected at least one channel, row and column, got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_finite_image(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Raise :class:`ParameterError` if ``x`` holds NaN or infinite values.
+
+    One pass over the data (a sum, whose result is finite exactly when every value is,
+    unless it overflows; then an exact count), one synchronisation on a GPU. Skipped inside
+    :class:`trusted_values`.
+    """
+    if _TRUSTED.get() or x.numel() == 0:
+        return x
+    v = x.detach()
+    acc = torch.float32 if v.dtype in (torch.float16, torch.bfloat16) else None
+    if bool(torch.isfinite(v.sum(dtype=acc))):
+        return x
+    bad = int((~torch.isfinite(v)).sum())
+    if bad:
+        raise ParameterError(
+            f"{name}: expected finite values, got {bad} NaN or infinite value(s) "
+            f"among {v.numel()} (shape {tuple(v.shape)})"
+        )
+    return x
+
+
+def check_images(x: object, name: str = "images", *, finite: bool = True):
+    """:func:`check_image` plus the degenerate-input policy: no zero-size channel or spatial
+    axis (:class:`ShapeError`), and finite values (:class:`ParameterError`) unless
+    ``finite=False``. Returns ``(x4, single)`` like :func:`check_image`."""
+    x4, single = check_image(x, name)
+    check_nonempty(x4, name)
+    if finite:
+        check_finite_image(x4, name)
+    return x4, single
+
+
+def check_kernel_values(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
+    """The PSF value rule: finite, non-negative (up to :data:`KERNEL_NEGATIVE_TOLERANCE`
+    relative rounding) and not all zero, per kernel (batch item and channel).
+
+    Raises :class:`ParameterError` naming what is wrong. Skipped inside :class:`trusted_values`.
+    """
+    if _TRUSTED.get() or k.numel() == 0:
+        return k
+    v = k.detach()
+    if not bool(torch.isfinite(v).all()):
+        bad = int((~torch.isfinite(v)).sum())
+        raise ParameterError(f"{name}: expected finite values, got {bad} NaN or infinite value(s)")
+    flat = v.reshape(-1, v.shape[-2] * v.shape[-1])
+    peak = flat.abs().amax(-1)
+    low = flat.amin(-1)
+    if bool((low < -KERNEL_NEGATIVE_TOLERANCE * peak).any()):
+        raise ParameterError(
+            f"{name}: expected non-negative values (a point-spread function), got a minimum of "
+            f"{float(low.min()):.3g}; use blurkit.functional.convolve for signed filters"
+        )
+    if not bool((flat.sum(-1) > 0).all()):
+        raise ParameterError(
+            f"{name}: expected every kernel to have a positive sum, got an all-zero kernel"
+        )
+    return k

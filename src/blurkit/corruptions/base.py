@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._checks import ParameterError, check_choice, check_image, check_scalar
-from .._seeds import make_generators
+from .._checks import (
+    ParameterError,
+    check_choice,
+    check_image,
+    check_images,
+    check_nonempty,
+    check_scalar,
+    trusted_values,
+)
+from .._seeds import check_seeds, make_generators
 
 __all__ = [
     "Corruption",
@@ -139,6 +147,7 @@ def sample_corruption(
 ) -> dict:
     """Draw (without applying) the random parameters ``corrupt`` would use."""
     x, _ = check_image(images)
+    check_nonempty(x)
     c = get_corruption(name)
     s = _check_severity(severity)
     check_choice(preset, "preset", c.presets)
@@ -163,14 +172,24 @@ def corrupt(
             ``motion_blur``), overriding the random draw or the table.
 
     Returns:
-        The corrupted images, same shape, dtype and device, in [0, 1].
+        The corrupted images, same shape, dtype and device, in [0, 1]. An empty batch
+        gives an empty result (the name, severity, preset, parameter names and seed are
+        still checked).
+
+    Raises:
+        ShapeError: a zero-size channel or spatial axis, or per-image seeds or parameters
+            that do not match the batch.
+        ParameterError: NaN or infinite pixels, images under 8 px, an unknown family,
+            preset or parameter, a severity outside [1, 5], a parameter out of range or so
+            large that what it sizes would exceed the allocation limit.
+        DTypeError: integer images, or a seed that is not a non-negative integer.
 
     Example:
         >>> x = torch.rand(2, 3, 32, 32)
         >>> corrupt(x, "gaussian_blur", 2, preset="cifar-10-c").shape
         torch.Size([2, 3, 32, 32])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     if min(x.shape[-2:]) < 8:
         raise ParameterError(f"images: expected height and width >= 8, got {tuple(x.shape[-2:])}")
     c = get_corruption(name)
@@ -181,11 +200,18 @@ def corrupt(
         raise ParameterError(
             f"{name}: unknown parameter(s) {sorted(unknown)}; it takes {sorted(c.params) or 'none'}"
         )
+    if c.sample is None or x.shape[0] == 0:
+        # nothing is drawn, but the seed is held to the same rule as everywhere
+        if seed is not None:
+            check_seeds(seed, x.shape[0])
+        if x.shape[0] == 0:
+            return x.clone()
     drawn = {}
     if c.sample is not None:
         drawn = c.sample(
             x.shape[0], s, preset, make_generators(seed, x.shape[0]), x.device, x.dtype
         )
     drawn.update(params)
-    out = c.apply(x, s, preset, **drawn)
+    with trusted_values():  # the images were checked above: no second pass inside
+        out = c.apply(x, s, preset, **drawn)
     return out[0] if single else out

@@ -85,8 +85,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import ParameterError, ShapeError, as_param, check_image, check_scalar
+from .._checks import (
+    MAX_KERNEL_SIZE,
+    ParameterError,
+    ShapeError,
+    as_param,
+    check_allocation,
+    check_images,
+    check_scalar,
+    check_size,
+    trusted_values,
+)
+from .._seeds import check_seed
 from ..functional.conv import blur, blur_separable
+from ..kernels._utils import _batch_of, _reduce_angle
 from ..kernels.gaussian import gaussian_kernel1d
 from ._glass_walk import draw_codes, numba_walk, quantize, walk
 from .base import Corruption, interpolate_row, register_corruption
@@ -178,13 +190,19 @@ def _int_draw(gens: list[torch.Generator], batch: int) -> torch.Tensor:
 
 
 def _seed_list(seed, batch: int) -> list[int]:
+    """Glass-blur walk seeds by the seed rule (:mod:`blurkit._seeds`): one non-negative int
+    for the batch or one per image, folded below 2**64 (values below it are kept as given)."""
     if isinstance(seed, torch.Tensor):
+        if seed.is_floating_point():
+            raise ParameterError(f"shuffle_seed: expected integer seeds, got dtype {seed.dtype}")
         seed = seed.reshape(-1).tolist()
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        return [seed] * batch
+    if isinstance(seed, np.ndarray):
+        seed = seed.reshape(-1).tolist()
+    if hasattr(seed, "__index__") and not isinstance(seed, bool):
+        return [check_seed(seed, "shuffle_seed")] * batch
     ok = isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) in (1, batch)
-    if ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in seed):
-        vals = [int(v) for v in seed]
+    if ok and all(hasattr(v, "__index__") and not isinstance(v, bool) for v in seed):
+        vals = [check_seed(v, "shuffle_seed") for v in seed]
         return vals * batch if len(vals) == 1 else vals
     raise ParameterError(
         f"shuffle_seed: expected an int or {batch} ints (one per image), got {seed!r}"[:200]
@@ -196,7 +214,8 @@ def _gaussian_nearest(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     g = gaussian_kernel1d(sigma[:1] if _is_scalar(sigma) else sigma, truncate=4.0)
     if g.shape[-1] == 1:
         return x
-    return blur_separable(x, g, g, boundary="replicate")
+    with trusted_values():  # internal: the callers checked the images
+        return blur_separable(x, g, g, boundary="replicate")
 
 
 # --------------------------------------------------------------------------- gaussian
@@ -213,8 +232,10 @@ def imagenet_c_gaussian_blur(images: torch.Tensor, sigma) -> torch.Tensor:
         >>> imagenet_c_gaussian_blur(torch.rand(2, 3, 16, 16), 1.0).shape
         torch.Size([2, 3, 16, 16])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     s = _as_batch(sigma, "sigma", x)
+    if x.shape[0] == 0:
+        return x.clone()
     out = _gaussian_nearest(x, s).clamp(0, 1)
     return out[0] if single else out
 
@@ -246,10 +267,14 @@ def imagenet_c_disk_kernels(radius, alias_blur, *, device=None, dtype=None) -> t
     a = as_param(
         alias_blur, "alias_blur", device=r.device, dtype=torch.float64, low=0.0, low_inclusive=False
     )
-    b = max(r.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], a.shape[0])
     r, a = as_param(r, "radius", b), as_param(a, "alias_blur", b)
     frame = torch.clamp(torch.floor(r), min=8.0)  # (B,) half-width S
-    half = int(frame.max())
+    fmax = float(frame.max()) if b else 8.0
+    # the frame's side, by the size rule, and the (B, 5, 5, n, n) coverage test below
+    n = check_size(2 * int(fmax) + 1 if math.isfinite(fmax) else MAX_KERNEL_SIZE + 2, "radius")
+    check_allocation("radius", (b, 25, n, n), itemsize=8)
+    half = n // 2
     u = torch.arange(-half, half + 1, device=r.device, dtype=torch.float64)
     taps = torch.arange(
         -2, 3, device=r.device, dtype=torch.float64
@@ -288,13 +313,14 @@ def imagenet_c_defocus_blur(
         >>> imagenet_c_defocus_blur(torch.rand(1, 3, 20, 20), 3.0, 0.1).shape
         torch.Size([1, 3, 20, 20])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     r = _as_batch(radius, "radius", x)
     a = _as_batch(alias_blur, "alias_blur", x)
     if _is_scalar(r) and _is_scalar(a):
         r, a = r[:1], a[:1]
     k = imagenet_c_disk_kernels(r, a, device=x.device, dtype=x.dtype)
-    out = blur(x, k, boundary="reflect", method=method).clamp(0, 1)
+    with trusted_values():
+        out = blur(x, k, boundary="reflect", method=method).clamp(0, 1)
     return out[0] if single else out
 
 
@@ -321,9 +347,17 @@ def imagenet_c_motion_kernels(
     r = as_param(radius, "radius", device=device, dtype=torch.float64, low=0.0)
     s = as_param(sigma, "sigma", device=r.device, dtype=torch.float64, low=0.0, low_inclusive=False)
     a = as_param(angle, "angle", device=r.device, dtype=torch.float64)
-    b = max(r.shape[0], s.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], s.shape[0], a.shape[0])
     r, s, a = as_param(r, "radius", b), as_param(s, "sigma", b), as_param(a, "angle", b)
-    n = int(math.ceil(float(r.max()) * 2 + 1))
+    a = _reduce_angle(a)
+    rmax = float(r.max()) if b else 0.0
+    # 2 radius + 1 copies; the kernel frame is about that wide (and as tall at 90 degrees)
+    n = check_size(
+        int(math.ceil(rmax * 2 + 1)) if math.isfinite(rmax) else MAX_KERNEL_SIZE + 1,
+        "radius",
+        odd=False,
+    )
+    check_allocation("radius", (b, 2 * n + 1, 2 * n + 1), itemsize=8)
     i = torch.arange(n, device=r.device, dtype=torch.float64)[None]
     w = torch.exp(-(i**2) / (2 * s[:, None] ** 2)) * torch.clamp(2 * r[:, None] + 1 - i, 0, 1)
     rad = torch.deg2rad(a)[:, None]
@@ -335,7 +369,11 @@ def imagenet_c_motion_kernels(
     w = w / w.sum(-1, keepdim=True)
     shift = (n - 1) // 2
     hx = max(shift, n - 1 - shift)
-    hy = int(dy.abs().max())
+    if b:
+        # angles beyond +-90 degrees smear to the right too: widen the frame to hold them
+        # (inside +-90 every copy lies within it, and the frame is as it always was)
+        hx = max(hx, int((dx + shift).abs().max()))
+    hy = int(dy.abs().max()) if b else 0
     dyi = (dy + hy).long()
     dxi = (dx + shift + hx).long()
     kh, kw = 2 * hy + 1, 2 * hx + 1
@@ -364,7 +402,7 @@ def imagenet_c_motion_blur(
         >>> bool(y[0, 0, 4, 2:5].gt(0.3).all() and y[0, 0, 4, 5:].eq(0).all())  # smears leftwards
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     bsz, _, h, w = x.shape
     r = _as_batch(radius, "radius", x)
     s = _as_batch(sigma, "sigma", x)
@@ -372,6 +410,8 @@ def imagenet_c_motion_blur(
     if _is_scalar(r) and _is_scalar(s) and _is_scalar(a):
         r, s, a = r[:1], s[:1], a[:1]
     k, shift = imagenet_c_motion_kernels(r, s, a, (h, w), device=x.device, dtype=x.dtype)
+    if bsz == 0:
+        return x.clone()
     if method == "auto" and _copies_ok(x):
         out = _shifted_copies(x, k, shift).clamp_(0, 1)
         return out[0] if single else out
@@ -380,7 +420,8 @@ def imagenet_c_motion_blur(
     # replicate-boundary result with a single padding of the image
     if shift:
         k = F.pad(k, (0, 2 * shift))
-    out = blur(x, k, boundary="replicate", method=method).clamp_(0, 1)
+    with trusted_values():
+        out = blur(x, k, boundary="replicate", method=method).clamp_(0, 1)
     return out[0] if single else out
 
 
@@ -446,14 +487,27 @@ def imagenet_c_zoom_blur(images: torch.Tensor, factors: Sequence[float]) -> torc
         >>> torch.allclose(imagenet_c_zoom_blur(x, [1.0]), x)
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     h, w = x.shape[-2:]
+    if isinstance(factors, (torch.Tensor, np.ndarray)):
+        factors = factors.reshape(-1).tolist()
+    try:
+        factors = list(factors)
+    except TypeError:
+        raise ParameterError(
+            f"factors: expected a sequence of zoom factors >= 1, got {factors!r}"[:200]
+        ) from None
     fs = [check_scalar(f, "factors", low=1.0) for f in factors]
     if not fs:
         raise ParameterError("factors: expected at least one zoom factor, got none")
+    sizes = [(int(math.ceil(h / z)), int(math.ceil(w / z))) for z in fs]
+    for z, (ch0, ch1) in zip(fs, sizes, strict=True):
+        # the zoomed copy before its trim (ImageNet-C zooms by at most 1.31)
+        check_allocation("factors", (*x.shape[:2], ch0 * z, ch1 * z), itemsize=x.element_size())
+    if x.shape[0] == 0:
+        return x.clone()
     out = x.clone()
-    for z in fs:
-        ch0, ch1 = int(math.ceil(h / z)), int(math.ceil(w / z))
+    for z, (ch0, ch1) in zip(fs, sizes, strict=True):
         o0, o1 = round(ch0 * z), round(ch1 * z)
         if (ch0, ch1) == (o0, o1) == (h, w):
             out += x
@@ -589,12 +643,16 @@ def imagenet_c_glass_blur(
         >>> y.shape, torch.equal(y, imagenet_c_glass_blur(x, 0.7, 1, 2, shuffle_seed=[0, 1]))
         (torch.Size([2, 3, 16, 16]), True)
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     bsz, c, h, w = x.shape
     s = _as_batch(sigma, "sigma", x)
-    d = int(check_scalar(max_delta, "max_delta", low=1))
-    n_it = int(check_scalar(iterations, "iterations", low=0))
+    d = _whole(max_delta, "max_delta", 1, max(h, w))
+    n_it = _whole(iterations, "iterations", 0, MAX_GLASS_ITERATIONS)
     nh, nw = h - 2 * d, w - 2 * d
+    # the walk's offsets: one byte per pixel and pass (several on the parallel path)
+    check_allocation("iterations", (bsz, n_it, max(nh, 0), max(nw, 0)), itemsize=8)
+    if bsz == 0:
+        return x.clone()
     fast = (
         x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
@@ -636,6 +694,18 @@ def imagenet_c_glass_blur(
         y = y.flatten(2).gather(2, idx[:, None, :].expand(bsz, c, h * w)).view(bsz, c, h, w)
     out = _gaussian_nearest(y, s).clamp(0, 1)
     return out[0] if single else out
+
+
+#: the most passes of the glass-blur walk (ImageNet-C uses at most 3)
+MAX_GLASS_ITERATIONS = 1000
+
+
+def _whole(value, name: str, low: int, high: int) -> int:
+    """A whole number (an int, or a float with no fraction, as the severity tables give)."""
+    v = check_scalar(value, name, low=low, high=high)
+    if v != int(v):
+        raise ParameterError(f"{name}: expected a whole number, got {v:g}")
+    return int(v)
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -90,7 +90,7 @@ import math
 
 import torch
 
-from .._checks import ParameterError, ShapeError, as_param
+from .._checks import DTypeError, ParameterError, ShapeError, as_param
 from .base import Corruption, interpolate_row, register_corruption
 
 __all__ = ["NATURAL_TABLES", "REFERENCE_SIZE", "VIEW_FIELD_DEG", "PUPIL_MM", "synthetic_depth"]
@@ -210,6 +210,10 @@ def _apply_shake(x, severity, preset, trajectory=None, length=None):
 
     if trajectory is None:
         raise ParameterError("trajectory: not drawn and not given (call through blurkit.corrupt)")
+    if not isinstance(trajectory, torch.Tensor):
+        raise DTypeError(
+            f"trajectory: expected a (1 or {x.shape[0]}, T, 2) tensor, got {type(trajectory).__name__}"
+        )
     traj = trajectory.to(device=x.device, dtype=x.dtype)
     if traj.ndim == 2:
         traj = traj[None]

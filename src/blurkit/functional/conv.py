@@ -41,10 +41,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import ParameterError, ShapeError, check_choice, check_image, check_kernel
+from .._checks import (
+    ParameterError,
+    ShapeError,
+    check_allocation,
+    check_choice,
+    check_images,
+    check_kernel,
+    check_kernel_values,
+)
 from ._padding import BOUNDARIES, pad2d
 
-__all__ = ["blur", "blur_separable", "choose_method", "BOUNDARIES"]
+__all__ = ["blur", "blur_separable", "convolve", "choose_method", "BOUNDARIES"]
 
 Method = Literal["auto", "direct", "fft", "opencv"]
 
@@ -274,7 +282,15 @@ def blur(
     Returns:
         Blurred images, same shape, dtype and device as ``images``. Differentiable
         with respect to both images and kernels (``auto`` never picks OpenCV when a
-        gradient is wanted).
+        gradient is wanted). An empty batch (``B = 0``) gives an empty result.
+
+    Raises:
+        ShapeError: wrong ranks, a zero-size channel or spatial axis, or kernels that
+            match neither one per batch nor one per channel.
+        ParameterError: NaN or infinite pixels; kernels that are not finite, have negative
+            taps or sum to zero (a PSF is non-negative: use :func:`convolve` for signed
+            filters); an unknown boundary or method; a kernel so much larger than the
+            image that padding would exceed the allocation limit.
 
     Shape:
         - images: :math:`(B, C, H, W)` or :math:`(C, H, W)`
@@ -287,11 +303,52 @@ def blur(
         >>> blur(x, k)[0, 0, 2].tolist()  # an impulse reproduces the kernel
         [0.0, 0.0, 0.5, 0.5, 0.0]
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     k = check_kernel(kernels)
+    check_kernel_values(k)
+    out = _convolve(x, k, boundary, method)
+    return out[0] if single else out
+
+
+def convolve(
+    images: torch.Tensor,
+    kernels: torch.Tensor,
+    boundary: str = "reflect",
+    method: Method = "auto",
+) -> torch.Tensor:
+    """The engine of :func:`blur` for any real filter: signed kernels (derivatives,
+    Laplacians, sharpening) allowed, and no value checks (no pass over the data, no GPU
+    synchronisation), so it also suits inner loops whose inputs were checked once.
+
+    Shapes, boundaries and methods as in :func:`blur`; non-finite values propagate.
+
+    Example:
+        >>> x = torch.arange(5.0).reshape(1, 1, 1, 5)
+        >>> convolve(x, torch.tensor([[1.0, 0.0, -1.0]]), "replicate")  # central difference
+        tensor([[[[1., 2., 2., 2., 1.]]]])
+    """
+    x, single = check_images(images, finite=False)
+    out = _convolve(x, check_kernel(kernels), boundary, method)
+    return out[0] if single else out
+
+
+def _check_padding(x: torch.Tensor, kh: int, kw: int, name: str = "kernels") -> None:
+    """The allocation guard for what a kernel adds beyond the image's own size: the padding
+    (twice, for an FFT spectrum) and the kernel repeated per image and channel. The image
+    itself is the caller's and is not limited."""
+    b, c, h, w = x.shape
+    extra = b * c * ((h + kh - 1) * (w + kw - 1) - h * w)
+    check_allocation(name, extra, itemsize=2 * x.element_size())
+    check_allocation(name, (b * c, kh, kw), itemsize=x.element_size())
+
+
+def _convolve(x: torch.Tensor, k: torch.Tensor, boundary: str, method: str) -> torch.Tensor:
     check_choice(boundary, "boundary", BOUNDARIES)
     check_choice(method, "method", ("auto", "direct", "fft", "opencv"))
     _check_pair(x, k)
+    if x.shape[0] == 0:
+        return x.clone()
+    _check_padding(x, *k.shape[-2:])
     k = k.to(dtype=x.dtype) if k.dtype != x.dtype else k
     if method == "opencv" and not _opencv_ok(x, boundary, k):
         raise ParameterError(
@@ -319,7 +376,7 @@ def blur(
         out = _direct(x, k, boundary)
     else:
         out = _fft(x, k, boundary)
-    return out[0] if single else out
+    return out
 
 
 def blur_separable(
@@ -345,7 +402,7 @@ def blur_separable(
         >>> torch.allclose(blur_separable(x, g, g), blur(x, g[:, None] * g[None, :]))
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     check_choice(boundary, "boundary", BOUNDARIES)
     ky = check_kernel(
         kernel_y.reshape(-1, 1, kernel_y.shape[-1], 1)
@@ -361,6 +418,11 @@ def blur_separable(
     )
     _check_pair(x, ky)
     _check_pair(x, kx)
+    check_kernel_values(ky, "kernel_y")
+    check_kernel_values(kx, "kernel_x")
+    if x.shape[0] == 0:
+        return x.clone()
+    _check_padding(x, ky.shape[-2], kx.shape[-1])
     ky, kx = ky.to(x.dtype), kx.to(x.dtype)
     if ky.shape[1] == 1 and kx.shape[1] == 1 and _opencv_ok(x, boundary, ky, kx):
         out = _opencv_separable(x, ky, kx, boundary)

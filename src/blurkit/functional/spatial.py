@@ -72,9 +72,14 @@ from .._checks import (
     ParameterError,
     ShapeError,
     as_param,
+    check_allocation,
     check_choice,
-    check_image,
+    check_finite,
+    check_images,
+    check_int,
     check_kernel,
+    check_kernel_values,
+    trusted_values,
 )
 from ._padding import BOUNDARIES
 from .conv import blur
@@ -89,6 +94,8 @@ __all__ = [
 ]
 
 PRODUCT_MODES = ("gather", "scatter", "normalized-scatter")
+#: the most PSF levels :func:`depth_blur` takes (each one is a blur of the whole batch)
+MAX_LEVELS = 1024
 
 
 def _check_weights(weights: object, batch: int, hw: tuple[int, int]) -> torch.Tensor:
@@ -179,7 +186,7 @@ def product_convolution(
         >>> torch.equal(y[..., 8:], x[..., 8:]), torch.allclose(y[..., :8], blur(x, box)[..., :8])
         (True, True)
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     check_choice(mode, "mode", PRODUCT_MODES)
     check_choice(boundary, "boundary", BOUNDARIES)
     b = x.shape[0]
@@ -190,6 +197,17 @@ def product_convolution(
             raise ShapeError(
                 f"kernels[{i}]: expected 1 or {x.shape[1]} channels, got {kk.shape[1]}"
             )
+        check_kernel_values(kk, f"kernels[{i}]")
+    if w.device.type == "cpu" and not w.requires_grad:  # the parameter rule of as_param
+        check_finite(w, "weights")
+    if b == 0:
+        return x.clone()
+    with trusted_values():
+        out = _product(x, ks, w, mode, normalize_weights, boundary, method)
+    return out[0] if single else out
+
+
+def _product(x, ks, w, mode, normalize_weights, boundary, method) -> torch.Tensor:
     if normalize_weights:
         w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
     out = None
@@ -206,7 +224,7 @@ def product_convolution(
         out = term if out is None else out + term
     if den is not None:
         out = out / den.clamp_min(1e-6)
-    return out[0] if single else out
+    return out
 
 
 def _check_map(
@@ -288,17 +306,20 @@ def depth_blur(
         >>> depth_blur(x, r, levels=4).shape
         torch.Size([1, 3, 32, 32])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     b, _, h, w = x.shape
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ParameterError(f"levels: expected an integer >= 1, got {levels!r}")
+    levels = check_int(levels, "levels", low=1, high=MAX_LEVELS)
     r = _check_map(radius_map, "radius_map", b, (h, w), x.dtype, x.device)
+    check_allocation("levels", (max(b, 1), levels, h, w), itemsize=x.element_size())
+    if b == 0:
+        return x.clone()
     if r.device.type == "cpu" and not r.requires_grad:
         lo_v = float(r.min())
         if not lo_v >= 0:  # also catches NaN
             raise ParameterError(
                 f"radius_map: expected radii >= 0 (pixels), got a minimum of {lo_v:g}"
             )
+        check_finite(r, "radius_map")
     r = r.clamp_min(0)
     build = _psf_builder(psf)
     lo = r.amin(dim=(1, 2, 3))
@@ -313,18 +334,32 @@ def depth_blur(
         u = ((r - lo[:, None, None, None]) / step[:, None, None, None]).clamp(0, levels - 1)
         j = torch.arange(levels, device=r.device, dtype=r.dtype)[None, :, None, None]
         weights = (1 - (u - j).abs()).clamp_min(0)  # (B', K, H, W), sums to 1
-    kernels = build(radii.reshape(-1)).to(dtype=x.dtype)
+    kernels = build(radii.reshape(-1))
+    if not isinstance(kernels, torch.Tensor) or not kernels.dtype.is_floating_point:
+        raise DTypeError(
+            f"psf: expected the builder to return a floating tensor, got {kernels!r}"[:200]
+        )
+    kernels = kernels.to(dtype=x.dtype)
     return_shape = kernels.shape
     if kernels.ndim != 4 or return_shape[0] != radii.numel():
         raise ShapeError(
             f"psf: expected ({radii.numel()}, 1|C, k, k) kernels, got {tuple(return_shape)}"
         )
-    if radii.shape[0] == 1 and b > 1:
-        out = product_convolution(x, kernels, weights, mode=mode, boundary=boundary, method=method)
-    else:
-        out = product_convolution(
-            x, kernels, weights.expand(b, -1, -1, -1), mode=mode, boundary=boundary, method=method
-        )
+    check_kernel_values(kernels, "psf")
+    with trusted_values():
+        if radii.shape[0] == 1 and b > 1:
+            out = product_convolution(
+                x, kernels, weights, mode=mode, boundary=boundary, method=method
+            )
+        else:
+            out = product_convolution(
+                x,
+                kernels,
+                weights.expand(b, -1, -1, -1),
+                mode=mode,
+                boundary=boundary,
+                method=method,
+            )
     return out[0] if single else out
 
 
@@ -358,13 +393,16 @@ def depth_defocus(
         >>> depth_defocus(x, d, focus_depth=0.5, strength=torch.tensor([2.0, 4.0])).shape
         torch.Size([2, 1, 24, 24])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     b, _, h, w = x.shape
     d = _check_map(depth, "depth", b, (h, w), x.dtype, x.device)
+    if d.device.type == "cpu" and not d.requires_grad:
+        check_finite(d, "depth")
     f = as_param(focus_depth, "focus_depth", b, device=x.device, dtype=x.dtype)
     s = as_param(strength, "strength", b, device=x.device, dtype=x.dtype, low=0.0)
     radius = s[:, None, None, None] * (d - f[:, None, None, None]).abs()
-    out = depth_blur(x, radius, levels=levels, mode=mode, boundary=boundary)
+    with trusted_values():
+        out = depth_blur(x, radius, levels=levels, mode=mode, boundary=boundary)
     return out[0] if single else out
 
 
@@ -418,10 +456,17 @@ def zoom_blur(
         >>> zoom_blur(x, torch.arange(1, 1.11, 0.01)).shape
         torch.Size([2, 3, 20, 30])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     check_choice(padding, "padding", ("border", "reflection", "zeros"))
     b, c, h, w = x.shape
-    f = _zoom_factors(factors, b, x.device, x.dtype).expand(b, -1)
+    # grid_sample has no half-precision CPU kernel: resample in float32, return the input dtype
+    dtype = x.dtype
+    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    f = _zoom_factors(factors, b, x.device, work)
+    if b == 0:
+        return x.clone()
+    x = x.to(work)
+    f = f.expand(b, -1)
     n = f.shape[1]
     # a factor given as the Python number 1 is the image itself: skip the resampling,
     # whose float32 grid rounding would otherwise cost ~1e-5 at 224 px
@@ -443,7 +488,7 @@ def zoom_blur(
             x, grid, mode="bilinear", padding_mode=padding, align_corners=align_corners
         )
         out = z if out is None else out + z
-    out = out / n
+    out = (out / n).to(dtype)
     return out[0] if single else out
 
 

@@ -8,7 +8,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._checks import MAX_KERNEL_SIZE, ParameterError, check_kernel, check_scalar, float_dtype
+from .._checks import (
+    MAX_KERNEL_SIZE,
+    ParameterError,
+    check_allocation,
+    check_int,
+    check_kernel,
+    check_kernel_values,
+    check_scalar,
+    check_size,
+    float_dtype,
+)
 
 __all__ = [
     "kernel_grid",
@@ -42,6 +52,25 @@ def odd_size(half_width: float, name: str = "size") -> int:
     return n
 
 
+def _param_max(t: torch.Tensor, default: float = 0.0) -> float:
+    """``float(t.max())`` of a parameter batch, ``default`` for an empty batch (B = 0)."""
+    return float(t.detach().max()) if t.numel() else default
+
+
+def _batch_of(*sizes: int) -> int:
+    """The batch of broadcast parameters: sizes 1 stretch, and an empty one (0) wins."""
+    return 0 if 0 in sizes else max(sizes)
+
+
+def _reduce_angle(degrees: torch.Tensor) -> torch.Tensor:
+    """Angles of 360 degrees or more (in magnitude) brought into (-360, 360) by ``fmod``,
+    which is exact; smaller ones are returned untouched, bit for bit. Without it a huge
+    angle (1e30) leaves trigonometry's accurate range and yields points off the kernel."""
+    if degrees.numel() == 0:
+        return degrees
+    return torch.where(degrees.abs() >= 360, torch.fmod(degrees, 360), degrees)
+
+
 def kernel_grid(
     size: int | tuple[int, int], device=None, dtype=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,9 +78,12 @@ def kernel_grid(
 
     ``x`` grows to the right, ``y`` grows *upwards* (image rows are flipped), so
     that angles measured counter-clockwise from the x axis look that way on screen.
-    Both are ``(kh, kw)``.
+    Both are ``(kh, kw)``; each side is a positive integer up to :data:`MAX_AUTO_SIZE`.
     """
-    kh, kw = (size, size) if isinstance(size, int) else size
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        kh, kw = (check_size(v, "size", odd=False) for v in size)
+    else:
+        kh = kw = check_size(size, "size", odd=False)
     dtype = float_dtype(dtype)
     ys = -(torch.arange(kh, device=device, dtype=dtype) - kh // 2)
     xs = torch.arange(kw, device=device, dtype=dtype) - kw // 2
@@ -60,8 +92,19 @@ def kernel_grid(
 
 
 def normalize_kernel(k: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Clamp to non-negative and scale each kernel (per batch item and channel) to sum 1."""
+    """Scale each kernel (per batch item and channel) to sum 1.
+
+    Raises:
+        ParameterError: a kernel that is not finite, has negative taps (beyond float
+            rounding, which is clamped to 0) or sums to zero: no PSF normalises from it.
+    """
     k = check_kernel(k)
+    check_kernel_values(k)
+    return _normalize(k, eps)
+
+
+def _normalize(k: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    # the builders' normalisation: their kernels are non-negative by construction
     k = k.clamp_min(0)
     return k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(eps)
 
@@ -104,15 +147,17 @@ def center_kernel(k: torch.Tensor) -> torch.Tensor:
     blurring it; the tensor contract keeps kernels centred. Renormalises.
     """
     k = check_kernel(k)
+    check_kernel_values(k)
     kh, kw = k.shape[-2:]
     cy, cx = kernel_centroid(k)
-    return normalize_kernel(_shift(k, (kh // 2) - cy, (kw // 2) - cx))
+    return _normalize(_shift(k, (kh // 2) - cy, (kw // 2) - cx))
 
 
 def crop_to_energy(k: torch.Tensor, fraction: float = 0.999) -> torch.Tensor:
     """Crop symmetrically about the centre to the smallest odd square holding ``fraction``
     of every kernel's energy, then renormalise. One size for the whole batch (the largest)."""
     k = check_kernel(k)
+    check_kernel_values(k)
     fraction = check_scalar(fraction, "fraction", low=0.0, high=1.0, low_inclusive=False)
     kh, kw = k.shape[-2:]
     cy, cx = kh // 2, kw // 2
@@ -122,17 +167,20 @@ def crop_to_energy(k: torch.Tensor, fraction: float = 0.999) -> torch.Tensor:
         x0, x1 = max(cx - r, 0), min(cx + r + 1, kw)
         held = k[..., y0:y1, x0:x1].sum(dim=(-2, -1)) / total
         if bool((held >= fraction).all()):
-            return normalize_kernel(k[..., y0:y1, x0:x1])
-    return normalize_kernel(k)
+            return _normalize(k[..., y0:y1, x0:x1])
+    return _normalize(k)
 
 
 def pad_kernel(k: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Zero-pad kernels to ``size`` keeping the centre pixel at index ``size // 2``."""
     k = check_kernel(k)
     kh, kw = k.shape[-2:]
-    th, tw = size
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ParameterError(f"size: expected a pair (height, width), got {size!r}"[:200])
+    th, tw = (check_int(v, "size", low=1) for v in size)
     if th < kh or tw < kw:
         raise ParameterError(f"size: expected at least {(kh, kw)}, got {size}")
+    check_allocation("size", (k.shape[0], k.shape[1], th, tw), itemsize=k.element_size())
     top, left = th // 2 - kh // 2, tw // 2 - kw // 2
     return F.pad(k, (left, tw - kw - left, top, th - kh - top))
 
@@ -152,8 +200,10 @@ def compose_kernels(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
     w = k1.shape[-1] + k2.shape[-1] - 1
     b = max(k1.shape[0], k2.shape[0])
     c = max(k1.shape[1], k2.shape[1])
+    check_kernel_values(k1, "k1")
+    check_kernel_values(k2, "k2")
     big = pad_kernel(k1, (h, w)).expand(b, c, h, w)
-    return normalize_kernel(blur(big, k2, boundary="zeros"))
+    return _normalize(blur(big, k2, boundary="zeros"))
 
 
 def render_kernels(k: torch.Tensor, gamma: float = 0.5) -> torch.Tensor:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -54,12 +53,13 @@ from .._checks import (
     ParameterError,
     as_param,
     check_allocation,
-    check_image,
+    check_images,
     check_scalar,
     check_size,
+    trusted_values,
 )
 from ..functional.conv import blur, blur_separable
-from ._utils import normalize_kernel, odd_size, pad_kernel
+from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
 
 __all__ = [
     "disk_coverage",
@@ -89,6 +89,11 @@ def _dtype_of(*values, dtype=None):
 
 def _check_size(size, name: str = "size") -> int:
     return check_size(size, name)
+
+
+def _ceil(v: float) -> float:
+    # math.ceil that lets an infinite or huge value through to odd_size's typed limit
+    return float(math.ceil(v)) if abs(v) < 2**53 else v
 
 
 def _work_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
@@ -136,12 +141,14 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
     """
     r = as_param(radius, "radius", device=device, dtype=_dtype_of(radius, dtype=dtype), low=0.0)
     if size is None:
-        size = odd_size(math.ceil(float(r.detach().max()) - 0.5), "radius")
+        size = odd_size(_ceil(_param_max(r) - 0.5), "radius")
     # up to 4097: the optics builders sample their pupil on grids this large
     size = check_size(size, limit=4097)
     check_allocation("size", (r.shape[0], size + 1, size + 1), itemsize=8)
     work = _work_dtype(r.dtype, r.device)
-    rw = r.to(work).clamp_min(_MIN_RADIUS)[:, None, None]
+    # a disk reaching past every pixel's far corner covers the whole kernel; clamping it
+    # there keeps the corner areas exact (at r = 1e30 they cancel to 0 in float64)
+    rw = r.to(work).clamp(_MIN_RADIUS, size + 1.0)[:, None, None]
     # G on the (size + 1)^2 lattice of pixel corners, then the four-corner difference
     edges = torch.arange(size + 1, device=r.device, dtype=work) - size // 2 - 0.5
     g = _corner_area(edges[None, None, :], edges[None, :, None], rw)
@@ -173,14 +180,16 @@ def disk_kernel(radius, size: int | None = None, *, device=None, dtype=None) -> 
         >>> torch.allclose(k.sum((-2, -1)), torch.ones(3, 1))
         True
     """
-    area = disk_coverage(radius, size, device=device, dtype=dtype)
+    area = disk_coverage(
+        radius, None if size is None else check_size(size), device=device, dtype=dtype
+    )
     k = area.shape[-1]
     r = as_param(radius, "radius", device=area.device, dtype=area.dtype, low=0.0)
     # radius 0: a delta
     delta = torch.zeros_like(area)
     delta[..., k // 2, k // 2] = 1.0
     area = area + delta * (r <= 0).to(area.dtype)[:, None, None, None]
-    return normalize_kernel(area)
+    return _normalize(area)
 
 
 def defocus_blur(
@@ -200,9 +209,11 @@ def defocus_blur(
         >>> torch.allclose(defocus_blur(x, 0.0), x)
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     r = as_param(radius, "radius", x.shape[0], device=x.device, dtype=x.dtype, low=0.0)
-    out = blur(x, disk_kernel(r), boundary=boundary, method=method)
+    k = disk_kernel(r)
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
     return out[0] if single else out
 
 
@@ -286,7 +297,7 @@ def lens_blur_radius(
         low=0.0,
         low_inclusive=False,
     )
-    b = max(t.shape[0] for t in (f, n, s1, s2, p))
+    b = _batch_of(*(t.shape[0] for t in (f, n, s1, s2, p)))
     f, n, s1, s2, p = (
         as_param(t, name, b, dtype=f.dtype)
         for t, name in (
@@ -325,6 +336,12 @@ def _opencv_gaussian1d(ksize: int, sigma: torch.Tensor) -> torch.Tensor:
     return torch.where(sigma[:, None] > 0, g, table[None])
 
 
+def _arange_len(v: float) -> int | float:
+    """``len(numpy.arange(-v, v + 1))`` without building it (a huge ``v`` stays a float)."""
+    n = (v + 1) - (-v)
+    return int(math.ceil(n)) if n < 2**53 else n
+
+
 def imagenet_c_disk_kernel(
     radius, alias_blur=0.1, *, renormalize: bool = False, device=None, dtype=None
 ) -> torch.Tensor:
@@ -356,24 +373,28 @@ def imagenet_c_disk_kernel(
     dtype = _dtype_of(radius, alias_blur, dtype=dtype)
     r = as_param(radius, "radius", device=device, dtype=dtype, low=0.0)
     a = as_param(alias_blur, "alias_blur", device=r.device, dtype=r.dtype, low=0.0)
-    b = max(r.shape[0], a.shape[0])
+    b = _batch_of(r.shape[0], a.shape[0])
     r = as_param(r, "radius", b, dtype=r.dtype)
     a = as_param(a, "alias_blur", b, dtype=r.dtype)
     radii = r.detach().cpu().tolist()
-    # the grid size per radius, as numpy's arange(-radius, radius + 1) has it
-    sizes = [17 if v <= 8 else len(np.arange(-v, v + 1)) for v in radii]
-    odd_size((max(sizes) - 1) / 2, "radius")  # the size limit, as a typed error
+    # the grid size per radius, as numpy's arange(-radius, radius + 1) has it (its length is
+    # ceil(stop - start)); the size limit applies before any grid is built
+    sizes = [17 if v <= 8 else _arange_len(v) for v in radii]
+    odd_size((max(sizes, default=17) - 1) / 2, "radius")  # the size limit, as a typed error
     groups: dict[float, list[int]] = {}
     for i, v in enumerate(radii):
         groups.setdefault(v, []).append(i)
-    out_size = max(sizes) + (1 - max(sizes) % 2)
+    out_size = max(sizes, default=17) + (1 - max(sizes, default=17) % 2)
+    check_allocation("radius", (b, out_size, out_size), itemsize=4 * r.element_size())
+    if b == 0:
+        return torch.zeros(0, 1, out_size, out_size, device=r.device, dtype=r.dtype)
     parts, order = [], []
     for v, idx in groups.items():
         if v <= 8:
             grid = torch.arange(-8, 9, device=r.device, dtype=r.dtype)
             ksize = 3
         else:
-            n = len(np.arange(-v, v + 1))
+            n = _arange_len(v)
             grid = -v + torch.arange(n, device=r.device, dtype=r.dtype)
             ksize = 5
         yy, xx = torch.meshgrid(grid, grid, indexing="ij")

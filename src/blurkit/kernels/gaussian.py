@@ -23,9 +23,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import as_param, check_image, check_scalar, common_dtype
+from .._checks import (
+    as_param,
+    check_allocation,
+    check_images,
+    check_scalar,
+    check_size,
+    common_dtype,
+    trusted_values,
+)
 from ..functional.conv import blur_separable
-from ._utils import kernel_grid, normalize_kernel, odd_size
+from ._utils import _batch_of, _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
 
 __all__ = [
     "gaussian_kernel1d",
@@ -37,11 +45,25 @@ __all__ = [
 ]
 
 _MIN_SIGMA = 1e-6
+_MIN_BETA = 0.1
+# kernel radius in sigmas: 4 by default (scipy), far beyond any use at 100; a larger value
+# overflows half precision (truncate * sigma) and breaks the per-sample support
+_MAX_TRUNCATE = 100.0
 
 
-def _radius(sigma: torch.Tensor, truncate: float) -> int:
-    # scipy.ndimage / scikit-image convention: radius = int(truncate * sigma + 0.5)
-    return int(truncate * float(sigma.detach().max()) + 0.5)
+def _radius(sigma: torch.Tensor, truncate: float) -> float:
+    # scipy.ndimage / scikit-image convention: radius = int(truncate * sigma + 0.5); kept a
+    # float here so that a huge product reaches odd_size's limit as a typed error
+    r = truncate * _param_max(sigma) + 0.5
+    return float(int(r)) if r < 2**53 else r
+
+
+def _side(size, sigma: torch.Tensor, truncate: float, name: str = "sigma") -> int:
+    """The kernel side: ``size`` by the size rule, else scipy's radius of the largest sigma;
+    then the allocation guard for the batch of ``size x size`` kernels."""
+    n = odd_size(_radius(sigma, truncate), name) if size is None else check_size(size)
+    check_allocation(name, (sigma.shape[0], n, n), itemsize=sigma.element_size())
+    return n
 
 
 def gaussian_kernel1d(
@@ -58,9 +80,8 @@ def gaussian_kernel1d(
         torch.Size([1, 9])
     """
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
-    truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
-    if size is None:
-        size = odd_size(_radius(s, truncate), "sigma")
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
+    size = _side(size, s, truncate)
     x = torch.arange(size, device=s.device, dtype=s.dtype) - size // 2
     # each sample keeps its own support (scipy's radius), so a kernel does not
     # depend on the other sigmas of its batch
@@ -111,10 +132,11 @@ def anisotropic_gaussian_kernel(
     sx = as_param(sigma_x, "sigma_x", device=device, dtype=dtype, low=0.0)
     sy = as_param(sigma_y, "sigma_y", device=sx.device, dtype=sx.dtype, low=0.0)
     th = as_param(angle, "angle", device=sx.device, dtype=sx.dtype)
-    b = max(sx.shape[0], sy.shape[0], th.shape[0])
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
+    b = _batch_of(sx.shape[0], sy.shape[0], th.shape[0])
     sx, sy, th = (as_param(t, n, b) for t, n in ((sx, "sigma_x"), (sy, "sigma_y"), (th, "angle")))
-    if size is None:
-        size = odd_size(_radius(torch.maximum(sx, sy), truncate), "sigma")
+    th = _reduce_angle(th)
+    size = _side(size, torch.maximum(sx, sy), truncate)
     x, y = kernel_grid(size, device=sx.device, dtype=sx.dtype)
     t = torch.deg2rad(th)[:, None, None]
     u = x * torch.cos(t) + y * torch.sin(t)
@@ -122,7 +144,7 @@ def anisotropic_gaussian_kernel(
     sx = sx.clamp_min(_MIN_SIGMA)[:, None, None]
     sy = sy.clamp_min(_MIN_SIGMA)[:, None, None]
     k = torch.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
-    return normalize_kernel(k[:, None])
+    return _normalize(k[:, None])
 
 
 def generalized_gaussian_kernel(
@@ -132,7 +154,8 @@ def generalized_gaussian_kernel(
 
     ``alpha`` is chosen so that the PSF has standard deviation ``sigma`` along
     each axis (for ``beta = 2`` this is the ordinary Gaussian):
-    ``alpha = sigma * sqrt(2 * Gamma(2 / beta) / Gamma(4 / beta))``.
+    ``alpha = sigma * sqrt(2 * Gamma(2 / beta) / Gamma(4 / beta))``. ``beta >= 0.1``
+    (below, the scale underflows even in float64 for the smallest values).
 
     Example:
         >>> k = generalized_gaussian_kernel(2.0, beta=8.0)  # flat top, disk-like
@@ -141,19 +164,22 @@ def generalized_gaussian_kernel(
     """
     dtype = common_dtype(sigma, beta, dtype=dtype)
     s = as_param(sigma, "sigma", device=device, dtype=dtype, low=0.0)
-    be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=0.0, low_inclusive=False)
-    b = max(s.shape[0], be.shape[0])
+    # below 0.1 the profile's scale exp(lgamma(2 / beta) - lgamma(4 / beta)) underflows
+    be = as_param(beta, "beta", device=s.device, dtype=s.dtype, low=_MIN_BETA)
+    truncate = check_scalar(truncate, "truncate", low=0.0, high=_MAX_TRUNCATE, low_inclusive=False)
+    b = _batch_of(s.shape[0], be.shape[0])
     s, be = as_param(s, "sigma", b), as_param(be, "beta", b)
-    if size is None:
-        size = odd_size(_radius(s, truncate), "sigma")
-    x, y = kernel_grid(size, device=s.device, dtype=s.dtype)
+    size = _side(size, s, truncate)
+    # half precision cannot hold the profile's scale: computed in float32, then cast
+    work = torch.float32 if s.dtype in (torch.float16, torch.bfloat16) else s.dtype
+    x, y = kernel_grid(size, device=s.device, dtype=work)
     r = torch.sqrt(x**2 + y**2)[None]
-    be_ = be[:, None, None]
-    alpha = s.clamp_min(_MIN_SIGMA)[:, None, None] * torch.sqrt(
+    be_ = be[:, None, None].to(work)
+    alpha = s.to(work).clamp_min(_MIN_SIGMA)[:, None, None] * torch.sqrt(
         2 * torch.exp(torch.lgamma(2 / be_) - torch.lgamma(4 / be_))
     )
     k = torch.exp(-((r / alpha) ** be_))
-    return normalize_kernel(k[:, None])
+    return _normalize(k[:, None]).to(s.dtype)
 
 
 def gaussian_blur(
@@ -172,10 +198,11 @@ def gaussian_blur(
         >>> gaussian_blur(x, torch.tensor([1.0, 2.0])).shape
         torch.Size([2, 3, 32, 32])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     s = as_param(sigma, "sigma", x.shape[0], device=x.device, dtype=x.dtype, low=0.0)
     g = gaussian_kernel1d(s, truncate=truncate)
-    out = blur_separable(x, g, g, boundary=boundary)
+    with trusted_values():
+        out = blur_separable(x, g, g, boundary=boundary)
     return out[0] if single else out
 
 

@@ -52,15 +52,19 @@ from .._checks import (
     ParameterError,
     ShapeError,
     as_param,
+    check_allocation,
     check_choice,
-    check_image,
+    check_finite,
+    check_images,
+    check_int,
     check_scalar,
     check_size,
     float_dtype,
+    trusted_values,
 )
 from .._seeds import check_seed
 from ..functional.conv import blur
-from ._utils import kernel_grid, odd_size
+from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
 
 __all__ = [
     "motion_kernel",
@@ -74,6 +78,9 @@ __all__ = [
 # sub-samples of the path per pixel of kernel side: spacing <= 1/8 px along a straight path
 _SAMPLES_PER_PIXEL = 8
 _PROFILES = ("uniform", "imagenet-c")
+#: the most time steps a shake trajectory may have (the reference uses 2000; each step is
+#: one pass of a Python loop, so this also bounds the time a call can take)
+MAX_SHAKE_STEPS = 100_000
 
 
 def _check_size(size, name: str = "size") -> int | None:
@@ -104,6 +111,11 @@ def _splat(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tens
     out = torch.zeros(b, size * size, dtype=w.dtype, device=w.device)
     out = out.scatter_add(1, idx, w)
     return out.reshape(b, 1, size, size)
+
+
+def _ceil(v: float) -> float:
+    # math.ceil that lets an infinite or huge value through to odd_size's typed limit
+    return float(math.ceil(v)) if abs(v) < 2**53 else v
 
 
 def _param_dtype(dtype, *values):
@@ -212,9 +224,9 @@ def motion_kernel(
     dtype = _param_dtype(dtype, length, angle, sigma)
     ln = as_param(length, "length", device=device, dtype=dtype, low=0.0)
     th = as_param(angle, "angle", device=ln.device, dtype=ln.dtype)
-    b = max(ln.shape[0], th.shape[0])
+    b = _batch_of(ln.shape[0], th.shape[0])
     ln, th = as_param(ln, "length", b, dtype=ln.dtype), as_param(th, "angle", b, dtype=ln.dtype)
-    rad = torch.deg2rad(th)
+    rad = torch.deg2rad(_reduce_angle(th))
     direction = torch.stack([torch.cos(rad), torch.sin(rad)], -1)[:, None, :]  # (B, 1, 2)
     lmax = float(ln.detach().max()) if b else 0.0
     if profile == "uniform":
@@ -223,7 +235,8 @@ def motion_kernel(
                 "sigma: only used by profile='imagenet-c'; got a value with 'uniform'"
             )
         if size is None:
-            size = odd_size(math.ceil(lmax / 2), "length")
+            size = odd_size(_ceil(lmax / 2), "length")
+        check_allocation("length", (b, size, size, 8), itemsize=ln.element_size())
         return _normalise(_segment_kernel(ln, rad, size))
     else:
         if sigma is None:
@@ -232,10 +245,13 @@ def motion_kernel(
             )
         sg = as_param(
             sigma, "sigma", b, device=ln.device, dtype=ln.dtype, low=0.0, low_inclusive=False
-        )
-        m = int(math.ceil(lmax))
+        ).clamp_min(1e-6)  # below, sigma^2 underflows (0 / 0 at the centre); weights unchanged
         if size is None:
-            size = odd_size(m, "length")
+            size = odd_size(_ceil(lmax), "length")
+        # points farther than the kernel's side from its centre all fall outside it (and
+        # their weight is dropped by the splat), so the streak is cut there
+        m = int(math.ceil(min(lmax, size + 1)))
+        check_allocation("length", (b, m + 1, 4), itemsize=ln.element_size())
         i = torch.arange(m + 1, device=ln.device, dtype=ln.dtype)  # (M+1,)
         points = i[None, :, None] * direction
         fade = (ln[:, None] - i[None, :] + 1).clamp(0, 1)
@@ -269,7 +285,7 @@ def motion_blur(
         >>> bool(y[0, 0, :, 4].sum() > 0.99)
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     k = motion_kernel(
         as_param(length, "length", x.shape[0], device=x.device, dtype=x.dtype, low=0.0),
         as_param(angle, "angle", x.shape[0], device=x.device, dtype=x.dtype),
@@ -277,7 +293,8 @@ def motion_blur(
         profile=profile,
         sigma=sigma,
     )
-    out = blur(x, k, boundary=boundary, method=method)
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
     return out[0] if single else out
 
 
@@ -411,10 +428,9 @@ def sample_shake_trajectory(
         >>> round(float((t[0, 1:] - t[0, :-1]).norm(dim=-1).sum()), 3)  # path length
         20.0
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ParameterError(f"batch: expected a positive int, got {batch!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ParameterError(f"steps: expected an int >= 2, got {steps!r}")
+    batch = check_int(batch, "batch", low=0)
+    steps = check_int(steps, "steps", low=2, high=MAX_SHAKE_STEPS)
+    check_allocation("batch", (batch, steps, 2), itemsize=8)  # the path, float64
     exposure = check_scalar(exposure, "exposure", low=0.0, high=1.0, low_inclusive=False)
     gens = _generators(generator, seed, batch)
     ln = (
@@ -507,6 +523,8 @@ def trajectory_kernel(
         )
     if not p.dtype.is_floating_point:
         p = p.to(torch.float32)
+    if p.device.type == "cpu" and not p.requires_grad:  # the parameter rule of as_param
+        check_finite(p, "trajectory")
     size = _check_size(size)
     b, t = p.shape[:2]
     if center:
@@ -520,7 +538,8 @@ def trajectory_kernel(
     if size is None:
         # a sub-sample never lies beyond the farthest vertex; one there exactly puts
         # zero weight on the pixel past it, so ceil is enough
-        size = odd_size(math.ceil(float(p.detach().abs().max())), "trajectory")
+        extent = float(p.detach().abs().max()) if p.numel() else 0.0
+        size = odd_size(_ceil(extent), "trajectory")
     if t == 1:
         mids = p
     else:
@@ -531,6 +550,8 @@ def trajectory_kernel(
         )
         if isinstance(s, bool) or not isinstance(s, int) or s < 1:
             raise ParameterError(f"subsamples: expected a positive int, got {subsamples!r}")
+        # the four bilinear taps of every sub-sample
+        check_allocation("subsamples", (b, (t - 1) * s, 4), itemsize=8)
         f = (torch.arange(s, device=p.device, dtype=p.dtype) + 0.5) / s  # (S,)
         a, d = p[:, :-1, None, :], (p[:, 1:] - p[:, :-1])[:, :, None, :]
         mids = (a + f[None, None, :, None] * d).reshape(b, (t - 1) * s, 2)
@@ -569,5 +590,8 @@ def camera_shake_kernel(
         steps=steps,
         generator=generator,
         seed=seed,
+        # rasterised in float32 (as always), or in float64 when that is asked for, so that
+        # a float64 kernel sums to 1 to float64 precision
+        dtype=torch.float64 if float_dtype(dtype) == torch.float64 else torch.float32,
     )
     return trajectory_kernel(traj, size).to(device=device, dtype=float_dtype(dtype))

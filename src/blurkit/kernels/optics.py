@@ -83,9 +83,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import DTypeError, ParameterError, as_param, check_image, check_scalar
+from .._checks import (
+    DTypeError,
+    ParameterError,
+    as_param,
+    check_allocation,
+    check_images,
+    check_scalar,
+    trusted_values,
+)
 from ..functional.conv import blur
-from ._utils import odd_size
+from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
 from .defocus import _check_size, _dtype_of, disk_coverage
 
 __all__ = [
@@ -124,6 +132,7 @@ RGB_WAVELENGTHS_NM: tuple[float, float, float] = (650.0, 550.0, 450.0)
 _ARCMIN = math.pi / (180.0 * 60.0)
 _MIN_PUPIL_SAMPLES = 32
 _MAX_J = 65  # up to radial order 10
+_MAX_WAVELENGTHS = 64  # channels of one PSF (one pupil FFT each)
 
 
 def zernike_index(j: int) -> tuple[int, int]:
@@ -189,6 +198,11 @@ def _wavelengths(wavelength_nm) -> list[float]:
     vals = wavelength_nm if isinstance(wavelength_nm, (list, tuple)) else [wavelength_nm]
     if not vals:
         raise ParameterError("wavelength_nm: expected at least one wavelength")
+    if len(vals) > _MAX_WAVELENGTHS:
+        raise ParameterError(
+            f"wavelength_nm: expected at most {_MAX_WAVELENGTHS} wavelengths (one pupil FFT "
+            f"each), got {len(vals)}"
+        )
     return [check_scalar(v, "wavelength_nm", low=100.0, high=3000.0) for v in vals]
 
 
@@ -237,7 +251,7 @@ def _collect_terms(coefficients, terms: dict, device, dtype) -> tuple[dict[int, 
     out = {j: as_param(v, names[j], device=device, dtype=dtype) for j, v in raw.items()}
     if not out:
         out = {4: as_param(0.0, "defocus", device=device, dtype=dtype)}
-    b = max(t.shape[0] for t in out.values())
+    b = _batch_of(*(t.shape[0] for t in out.values()))
     dt = next(iter(out.values())).dtype
     out = {j: as_param(t, names.get(j, "defocus"), b, dtype=dt) for j, t in out.items()}
     return out, b
@@ -284,26 +298,35 @@ def zernike_psf(
     ref = next(iter(coef.values()))
     dev, dt = ref.device, ref.dtype
     lams = _wavelengths(wavelength_nm)
-    d_mm = check_scalar(
-        pupil_diameter_mm, "pupil_diameter_mm", low=0.0, high=1000.0, low_inclusive=False
-    )
-    scale = check_scalar(
-        pixel_scale_arcmin, "pixel_scale_arcmin", low=0.0, high=600.0, low_inclusive=False
-    )
+    # lower bounds far below any lens or eye (10 um pupil, 0.006 arcsec pixels) that keep the
+    # sampling formulas away from a division by an underflowed zero
+    d_mm = check_scalar(pupil_diameter_mm, "pupil_diameter_mm", low=0.01, high=1000.0)
+    scale = check_scalar(pixel_scale_arcmin, "pixel_scale_arcmin", low=1e-4, high=600.0)
     dtheta = scale * _ARCMIN
     d_um = d_mm * 1000.0
     lam_um = [lam / 1000.0 for lam in lams]
     if size is None:
         # geometric ray-angle bound: |grad W| <= sum |c_j| max|grad Z_j| / R
-        slope = sum(float(t.detach().abs().max()) * _max_slope(j) for j, t in coef.items())
+        slope = sum(_param_max(t.abs()) * _max_slope(j) for j, t in coef.items())
         geom_px = slope / (d_um / 2) / dtheta
         half = 1.1 * geom_px + 3 * max(lam_um) / d_um / dtheta + 1
         size = odd_size(half, "zernike coefficients")
     size = _check_size(size)
     # fine sampling (odd q, Nyquist for the shortest wavelength) and field (>= 32 pupil samples)
-    q = math.ceil(2 * d_um * dtheta / min(lam_um))
+    # the FFT side n = kf * q, bounded before any ceil (a tiny pupil or pixel scale makes the
+    # field kf astronomically large, or its ratio infinite)
+    q_f = 2 * d_um * dtheta / min(lam_um)
+    field = d_um * dtheta
+    kf_f = _MIN_PUPIL_SAMPLES * max(lam_um) / field if field > 0 else math.inf
+    if not (q_f <= 4096 and kf_f <= 4096):
+        raise ParameterError(
+            "pixel_scale_arcmin: the PSF needs an FFT larger than 4096x4096 (pupil "
+            f"{d_mm:g} mm, {scale:g} arcmin per pixel); use a smaller size, a finer pixel scale "
+            "or a smaller pupil"
+        )
+    q = math.ceil(q_f)
     q += 1 - q % 2
-    kf = max(size, math.ceil(_MIN_PUPIL_SAMPLES * max(lam_um) / (d_um * dtheta)))
+    kf = max(size, math.ceil(kf_f))
     kf += 1 - kf % 2
     n = kf * q
     if n > 4096:
@@ -312,6 +335,10 @@ def zernike_psf(
             "size, a finer pixel scale or a smaller pupil"
         )
     work = dt if dt == torch.float64 else torch.float32
+    # the pupil field and its spectrum, complex, per wavelength and batch item
+    check_allocation("coefficients", (b, n, n), itemsize=4 * 2 * torch.finfo(work).bits // 8)
+    if b == 0:
+        return torch.zeros(0, len(lam_um), size, size, device=dev, dtype=dt)
     psfs = []
     for lam in lam_um:
         dx = lam / (kf * dtheta)  # pupil sample spacing, micrometres
@@ -366,13 +393,13 @@ def _eye_terms(sphere, cylinder, axis_deg, pupil_diameter_mm, device, dtype):
         cylinder, "cylinder_diopters", device=s.device, dtype=s.dtype, low=-20.0, high=20.0
     )
     a = as_param(axis_deg, "axis_deg", device=s.device, dtype=s.dtype)
-    b = max(s.shape[0], c.shape[0], a.shape[0])
+    b = _batch_of(s.shape[0], c.shape[0], a.shape[0])
     s, c, a = (
         as_param(t, nm, b, dtype=s.dtype) for t, nm in ((s, "sphere"), (c, "cylinder"), (a, "axis"))
     )
     r2 = (d / 2) ** 2
     m = s + c / 2
-    ang = torch.deg2rad(2 * a)
+    ang = torch.deg2rad(2 * _reduce_angle(a))
     j0 = -(c / 2) * torch.cos(ang)
     j45 = -(c / 2) * torch.sin(ang)
     return {
@@ -500,14 +527,15 @@ def myopia_blur(
         >>> myopia_blur(torch.rand(2, 3, 24, 24), torch.tensor([0.0, 1.0])).shape
         torch.Size([2, 3, 24, 24])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     d = as_param(
         diopters, "diopters", x.shape[0], device=x.device, dtype=x.dtype, low=-40.0, high=40.0
     )
     k = myopia_kernel(
         d, pupil_diameter_mm, pixel_scale_arcmin=pixel_scale_arcmin, wavelength_nm=wavelength_nm
     )
-    out = blur(x, k, boundary=boundary, method=method)
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
     return out[0] if single else out
 
 
@@ -529,7 +557,7 @@ def astigmatism_blur(
         >>> astigmatism_blur(torch.rand(1, 3, 24, 24), -1.0, 45.0).shape
         torch.Size([1, 3, 24, 24])
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     bsz = x.shape[0]
     c = as_param(cylinder_diopters, "cylinder_diopters", bsz, device=x.device, dtype=x.dtype)
     a = as_param(axis_deg, "axis_deg", bsz, device=x.device, dtype=x.dtype)
@@ -542,7 +570,8 @@ def astigmatism_blur(
         pixel_scale_arcmin=pixel_scale_arcmin,
         wavelength_nm=wavelength_nm,
     )
-    out = blur(x, k, boundary=boundary, method=method)
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
     return out[0] if single else out
 
 

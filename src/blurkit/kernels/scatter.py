@@ -41,15 +41,19 @@ automatically), :class:`DirtyLensBlur` holds fixed settings.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from .._checks import as_param, check_image, check_scalar
+from .._checks import (
+    as_param,
+    check_allocation,
+    check_images,
+    check_scalar,
+    trusted_values,
+)
 from ..functional.conv import blur
-from ._utils import kernel_grid, odd_size
-from .defocus import _check_size, _dtype_of, disk_coverage
+from ._utils import _batch_of, _param_max, kernel_grid, odd_size
+from .defocus import _ceil, _check_size, _dtype_of, disk_coverage
 from .gaussian import gaussian_kernel
 
 __all__ = ["scatter_kernel", "dirty_lens_blur", "DirtyLensBlur"]
@@ -94,19 +98,24 @@ def scatter_kernel(
     be = as_param(beta, "beta", device=dev, dtype=dt, low=0.0, low_inclusive=False)
     cs = as_param(core_sigma, "core_sigma", device=dev, dtype=dt, low=0.0)
     params = {"weight": w, "halo_radius": rad, "halo_scale": gam, "beta": be, "core_sigma": cs}
-    b = max(t.shape[0] for t in params.values())
+    b = _batch_of(*(t.shape[0] for t in params.values()))
     w, rad, gam, be, cs = (as_param(t, n, b, dtype=dt) for n, t in params.items())
     if size is None:
-        size = odd_size(math.ceil(float(rad.detach().max()) - 0.5), "halo_radius")
+        size = odd_size(_ceil(_param_max(rad) - 0.5), "halo_radius")
     size = _check_size(size)
-    x, y = kernel_grid(size, device=dev, dtype=dt)
+    check_allocation("halo_radius", (b, size + 1, size + 1), itemsize=8)
+    # half precision cannot hold gamma^2 for small halo scales: computed in float32, then cast
+    work = torch.float32 if dt in (torch.float16, torch.bfloat16) else dt
+    x, y = kernel_grid(size, device=dev, dtype=work)
     r2 = (x * x + y * y)[None]
-    halo = (1 + r2 / gam[:, None, None] ** 2) ** (-be[:, None, None])
-    halo = halo * disk_coverage(rad, size=size)[:, 0]  # soft cut at halo_radius
+    # gamma below 1e-6 px: gamma^2 underflows (0 / 0 at the centre); the halo is a delta anyway
+    g2 = gam.to(work).clamp_min(1e-6)[:, None, None] ** 2
+    halo = (1 + r2 / g2) ** (-be.to(work)[:, None, None])
+    halo = halo * disk_coverage(rad.to(work), size=size)[:, 0]  # soft cut at halo_radius
     halo = halo / halo.sum((-2, -1), keepdim=True)
-    core = gaussian_kernel(cs, size=size, dtype=dt)[:, 0]
-    wv = w[:, None, None]
-    return ((1 - wv) * core + wv * halo)[:, None]
+    core = gaussian_kernel(cs.to(work), size=size, dtype=work)[:, 0]
+    wv = w.to(work)[:, None, None]
+    return ((1 - wv) * core + wv * halo)[:, None].to(dt)
 
 
 def dirty_lens_blur(
@@ -137,7 +146,7 @@ def dirty_lens_blur(
         >>> torch.allclose(dirty_lens_blur(x, 0.0, 16.0), x, atol=1e-6)
         True
     """
-    x, single = check_image(images)
+    x, single = check_images(images)
     bsz = x.shape[0]
     w = as_param(weight, "weight", bsz, device=x.device, dtype=x.dtype, low=0.0, high=1.0)
     rad = as_param(
@@ -150,7 +159,8 @@ def dirty_lens_blur(
         low_inclusive=False,
     )
     k = scatter_kernel(w, rad, halo_scale=halo_scale, beta=beta, core_sigma=core_sigma)
-    out = blur(x, k, boundary=boundary, method=method)
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
     return out[0] if single else out
 
 

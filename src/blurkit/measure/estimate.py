@@ -74,7 +74,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_choice, check_image
-from ..functional.conv import blur
+from ..functional.conv import blur, convolve
 from ..kernels.gaussian import gaussian_blur
 from ._color import check_min_size, to_gray
 
@@ -102,8 +102,8 @@ _MAX_LENGTH = 64.0
 
 def _grad_mag(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     kx = g.new_tensor([[0.5, 0.0, -0.5]])
-    gx = blur(g, kx, boundary="reflect", method="direct")
-    gy = blur(g, kx.T, boundary="reflect", method="direct")
+    gx = convolve(g, kx, boundary="reflect", method="direct")  # a signed filter
+    gy = convolve(g, kx.T, boundary="reflect", method="direct")
     return torch.sqrt(gx * gx + gy * gy), gx, gy
 
 

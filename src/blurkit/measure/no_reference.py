@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_image, check_scalar
-from ..functional.conv import blur
+from ..functional.conv import convolve
 from ._color import check_min_size, reduce, to_gray
 
 __all__ = [
@@ -61,7 +61,7 @@ def _sobel(g: torch.Tensor, axis: int, boundary: str = "symmetric") -> torch.Ten
     d = g.new_tensor([1.0, 0.0, -1.0])
     s = g.new_tensor(_SOBEL_SMOOTH)
     k = d[:, None] * s[None, :] if axis == -2 else s[:, None] * d[None, :]
-    return blur(g, k, boundary=boundary, method="direct")
+    return convolve(g, k, boundary=boundary, method="direct")
 
 
 def laplacian_variance(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
@@ -82,7 +82,7 @@ def laplacian_variance(images: torch.Tensor, reduction: str = "none") -> torch.T
     """
     g, single = _gray(images)
     k = g.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-    lap = blur(g, k, boundary="reflect", method="direct")
+    lap = convolve(g, k, boundary="reflect", method="direct")
     val = lap.flatten(1).var(1, unbiased=False)
     return reduce(val, reduction, single)
 
@@ -141,7 +141,7 @@ def blur_effect(images: torch.Tensor, h_size: int = 11, reduction: str = "none")
     for axis in (-2, -1):
         box = g.new_full((size,), 1.0 / size)
         k = box[:, None] if axis == -2 else box[None, :]
-        filt = blur(g, k, boundary="symmetric", method="direct")
+        filt = convolve(g, k, boundary="symmetric", method="direct")
         sharp = _sobel(g, axis).abs().clamp_min(1e-10)
         blurred = _sobel(filt, axis).abs().clamp_min(1e-10)
         t = (sharp - blurred).clamp_min(0)
@@ -213,7 +213,7 @@ def _octave_sobel_edges(img: torch.Tensor) -> torch.Tensor:
     squared normalised Sobel x-derivative, threshold ``2 sqrt(mean)``, then a thinning
     that keeps strict local maxima along rows or columns."""
     k = img.new_tensor([[0.125, 0.0, -0.125], [0.25, 0.0, -0.25], [0.125, 0.0, -0.125]])
-    s2 = blur(img[:, None], k, boundary="symmetric", method="direct")[:, 0] ** 2
+    s2 = convolve(img[:, None], k, boundary="symmetric", method="direct")[:, 0] ** 2
     thr = 2 * torch.sqrt(s2.flatten(1).mean(1))[:, None, None]
     s2 = torch.where(s2 <= thr, torch.zeros_like(s2), s2)
     zc = torch.zeros_like(s2[..., :1])
@@ -232,8 +232,8 @@ def _canny_like(img: torch.Tensor) -> torch.Tensor:
     from ..kernels.gaussian import gaussian_kernel1d
 
     g1 = gaussian_kernel1d(img.new_tensor(1.0))[0]
-    sm = blur(img[:, None], g1[:, None] * g1[None, :], boundary="zeros", method="direct")
-    norm = blur(torch.ones_like(img[:1, None]), g1[:, None] * g1[None, :], boundary="zeros")
+    sm = convolve(img[:, None], g1[:, None] * g1[None, :], boundary="zeros", method="direct")
+    norm = convolve(torch.ones_like(img[:1, None]), g1[:, None] * g1[None, :], boundary="zeros")
     sm = sm / norm
     gy = _sobel(sm, -2)[:, 0]
     gx = _sobel(sm, -1)[:, 0]
