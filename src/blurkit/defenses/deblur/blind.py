@@ -41,8 +41,8 @@ def estimate_kernel(images: torch.Tensor, family: str = "gaussian", *, shrink: f
     Args:
         images: ``(B, C, H, W)`` or ``(C, H, W)`` blurred images in [0, 1], at least 32x32.
         family: ``"gaussian"``, ``"defocus"`` or ``"motion"``.
-        shrink: factor applied to the estimated sigma / radius / length (see the
-            module docstring).
+        shrink: factor in (0, 10] applied to the estimated sigma / radius / length (see
+            the module docstring).
 
     Returns:
         ``(kernels (B, 1, k, k), params)`` where ``params`` is a dict of the fitted
@@ -59,11 +59,18 @@ def estimate_kernel(images: torch.Tensor, family: str = "gaussian", *, shrink: f
     from ...measure import estimate_blur
 
     check_choice(family, "family", BLIND_FAMILIES)
-    shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
+    shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
     x, _ = check_image(images)
     with torch.no_grad():
-        est = estimate_blur(x, family=family)
+        est = estimate_blur(x, family=family)  # the input rule: finite, >= 32x32
     dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    if not len(x):  # an empty batch: no kernels
+        names = (
+            ("length", "angle")
+            if family == "motion"
+            else ("sigma" if family == "gaussian" else "radius",)
+        )
+        return x.new_zeros(0, 1, 1, 1, dtype=dt), {n: x.new_zeros(0, dtype=dt) for n in names}
     # a kernel may not exceed a quarter of the image's shorter side
     cap = max(min(x.shape[-2:]) / 4.0, 1.0)
     if family == "motion":
@@ -107,6 +114,8 @@ def blind_deblur(
     check_choice(method, "method", tuple(NONBLIND_METHODS))
     x, single = check_image(images)
     k, _ = estimate_kernel(x, family, shrink=shrink)
+    if not len(x):
+        return x.clone()
     out = deconvolve(x, k.to(x.device), method, **params)
     return out[0] if single else out
 
@@ -125,7 +134,7 @@ class BlindDeblur(nn.Module):
         super().__init__()
         self.family = check_choice(family, "family", BLIND_FAMILIES)
         self.method = check_choice(method, "method", tuple(NONBLIND_METHODS))
-        self.shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
+        self.shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
         self.params = dict(params)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
