@@ -386,3 +386,6 @@ def check_psf(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
             f"{name}: expected kernels with a positive sum, got a kernel summing to {worst:g}"
         )
     return k / total
+
+
+__all__ += ["MAX_ITERATIONS", "check_image_values", "check_nonempty_image", "check_psf"]
