@@ -191,6 +191,8 @@ def richardson_lucy(
     b, c = xin.shape[:2]
     if k.shape[0] not in (1, b) or k.shape[1] not in (1, c):
         raise ShapeError(f"kernels: expected (1|{b}, 1|{c}, kh, kw) kernels, got {tuple(k.shape)}")
+    if not len(xin):
+        return _finish(xin.clone(), xin, clip, single)
     work = xin.dtype if xin.dtype in (torch.float32, torch.float64) else torch.float32
     kh, kw = k.shape[-2:]
     # the padded image of each convolution and the iterate, ratio and estimate
