@@ -438,3 +438,75 @@ def check_kernel_values(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
             f"{name}: expected every kernel to have a positive sum, got an all-zero kernel"
         )
     return k
+
+
+# --- measure / deblur checks
+# (value checks of the measures, deblurrers and random augmentations; each synchronises
+# once with the device, which is small next to the work that follows)
+
+#: the most iterations an iterative method runs (Richardson-Lucy's ``num_iter``, the
+#: half-quadratic continuation steps and ``inner_iter`` of the TV / hyper-Laplacian MAP):
+#: past a few hundred they only amplify noise, and 10**9 would run for days
+MAX_ITERATIONS = 10_000
+
+
+def check_image_values(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """The non-finite rule of the measures and deblurrers: NaN or infinite pixels raise
+    :class:`ParameterError` (one reduction and one device synchronisation).
+
+    >>> check_image_values(torch.tensor([[float("nan")]]))
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: images: expected finite pixel values, got NaN or inf at 1 of 1 pixels
+    """
+    if x.numel():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            raise ParameterError(
+                f"{name}: expected finite pixel values, got NaN or inf at "
+                f"{int(bad.sum())} of {x.numel()} pixels"
+            )
+    return x
+
+
+def check_nonempty_image(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Zero-size height or width raises :class:`ShapeError` (an empty *batch* is allowed)."""
+    if x.shape[-2] < 1 or x.shape[-1] < 1:
+        raise ShapeError(
+            f"{name}: expected height and width >= 1, got {tuple(x.shape[-2:])} "
+            f"(shape {tuple(x.shape)})"
+        )
+    return x
+
+
+def check_psf(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
+    """The kernel rule of the deconvolutions: every kernel must be finite, non-negative
+    (up to rounding: entries above ``-1e-6`` times its largest one) and have a positive
+    finite sum; it comes back normalised to sum 1 per kernel (a blur keeps the image's
+    mean, so a kernel of another sum is the same PSF in other units).
+
+    >>> check_psf(torch.ones(1, 1, 3, 3)).sum().item()
+    1.0
+    >>> check_psf(torch.zeros(1, 1, 3, 3))
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: kernels: expected kernels with a positive sum, got a kernel summing to 0
+    """
+    if not bool(torch.isfinite(k).all()):
+        raise ParameterError(f"{name}: expected finite kernel values, got NaN or inf")
+    flat = k.detach().flatten(-2)
+    peak = flat.abs().amax(-1, keepdim=True)
+    if bool((flat < -1e-6 * peak).any()):
+        raise ParameterError(
+            f"{name}: expected non-negative kernels (a PSF), got a minimum of {float(flat.min()):g}"
+        )
+    total = k.sum((-2, -1), keepdim=True)
+    if not bool(torch.isfinite(total).all()) or bool((total <= 0).any()):
+        worst = float(total.detach().min()) if bool(torch.isfinite(total).all()) else math.inf
+        raise ParameterError(
+            f"{name}: expected kernels with a positive sum, got a kernel summing to {worst:g}"
+        )
+    return k / total
+
+
+__all__ += ["MAX_ITERATIONS", "check_image_values", "check_nonempty_image", "check_psf"]

@@ -243,7 +243,7 @@ def test_typed_errors():
         wiener(x, k, -1.0)
     with pytest.raises(ParameterError, match="boundary"):
         wiener(x, k, boundary="zeros")  # no FFT model for zero padding
-    with pytest.raises(ParameterError, match="num_iter"):
+    with pytest.raises(DTypeError, match="num_iter"):  # the integer rule (check_int)
         richardson_lucy(x, k, 2.5)
     with pytest.raises(ParameterError, match="alpha"):
         hyper_laplacian_deconv(x, k, alpha=1.5)

@@ -331,7 +331,8 @@ def evaluate_command(
         None, help="Run one shard 'i/N' of the images (job arrays); join with 'blurkit merge'."
     ),
     num_workers: int = typer.Option(
-        None, help="Loader processes decoding images (default: min(4, CPUs)).",
+        None,
+        help="Loader processes decoding images (default: min(4, CPUs)).",
         callback=nonneg_int(),
     ),
     amp: str = typer.Option(None, help="Run the model under autocast: bf16 or fp16."),

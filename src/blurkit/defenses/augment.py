@@ -19,6 +19,20 @@ an explicit ``torch.Generator`` (constructor ``generator=`` or ``seed=``, or the
 deterministic, so ``aug(x, params=aug.last_params)`` replays a call exactly.
 Images not selected (probability ``1 - p``) pass through unchanged.
 
+Data-loader workers (the stream rule): a ``DataLoader`` copies the augmentation into
+each worker, and re-creates the workers every epoch from the main process's copy, so a
+seeded generator would replay the same draws in every worker and every epoch. The
+constructor's stream is therefore re-derived on first use in each worker, from the
+user's seed (or a draw from the given generator) combined with torch's worker seed
+(``torch.utils.data.get_worker_info().seed``: ``base_seed + worker_id``, where the
+loader draws ``base_seed`` from torch's global generator, or the loader's
+``generator``, each epoch). Workers and epochs get distinct streams, and the same seed
+with the same ``torch.manual_seed`` reproduces the whole sequence. In the main process
+(``num_workers=0``) the generator is not reset between epochs, so each epoch continues
+the stream. A ``generator`` passed to ``forward`` / ``sample_params`` and explicit
+``params`` are used as given. Without a seed or generator the draws come from torch's
+global generator, which the loader already seeds per worker.
+
 Written here rather than taken from kornia because kornia's
 ``RandomMotionBlur`` draws one kernel size for the whole batch (every image
 gets the same streak length) and only integer lengths.
@@ -31,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -40,8 +55,11 @@ from .._checks import (
     ShapeError,
     check_choice,
     check_image,
+    check_image_values,
+    check_nonempty_image,
     check_scalar,
 )
+from .._seeds import SEED_MODULUS, check_seed
 from ..functional._padding import BOUNDARIES, pad2d
 from ..functional.conv import blur, blur_separable
 from ..kernels.gaussian import gaussian_kernel1d
@@ -50,6 +68,38 @@ from ..kernels.motion import motion_kernel
 __all__ = ["RandomBlurBase", "RandomGaussianBlur", "RandomMotionBlur"]
 
 Uniform = Callable[[], torch.Tensor]
+
+
+def worker_seed() -> int | None:
+    """Torch's seed of the current ``DataLoader`` worker (``base_seed + worker_id``, new each
+    epoch), or ``None`` in the main process."""
+    info = torch.utils.data.get_worker_info()
+    return None if info is None else int(info.seed) % SEED_MODULUS
+
+
+def mix_seed(seed: int, worker: int) -> int:
+    """A 64-bit seed for the stream of ``seed`` in the worker of seed ``worker`` (numpy's
+    ``SeedSequence`` hashing, so nearby seeds and workers give unrelated streams).
+
+    >>> mix_seed(0, 1) != mix_seed(0, 2) != mix_seed(1, 1)
+    True
+    """
+    ss = np.random.SeedSequence([int(seed) % SEED_MODULUS, int(worker) % SEED_MODULUS])
+    return int(ss.generate_state(1, np.uint64)[0])
+
+
+def _stream_base(seed: int | None, generator: torch.Generator | None) -> int:
+    """What a worker's stream is derived from: the seed, else a draw from (the worker's copy
+    of) the generator."""
+    if seed is not None:
+        return seed
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
+
+def _work(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision images are blurred in float32 (half convolutions are missing or very
+    slow on the CPU); the result is cast back."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 def _range(value, name: str, *, low: float | None = None) -> tuple[float, float]:
@@ -131,7 +181,10 @@ class RandomBlurBase(nn.Module):
         generator: ``torch.Generator`` the parameters are drawn from (on its device,
             then moved to the images' device). ``None`` with no ``seed`` uses torch's
             global RNG.
-        seed: an int, shorthand for ``generator=torch.Generator().manual_seed(seed)``.
+        seed: a non-negative int (the seed rule of :mod:`blurkit._seeds`: larger ones are
+            folded below 2**64), shorthand for
+            ``generator=torch.Generator().manual_seed(seed)``. In a ``DataLoader`` worker
+            the stream is re-derived per worker and epoch (module docstring).
         boundary: image boundary rule, see :func:`blurkit.blur`.
 
     Attributes:
@@ -157,13 +210,24 @@ class RandomBlurBase(nn.Module):
             raise DTypeError(
                 f"generator: expected a torch.Generator, got {type(generator).__name__}"
             )
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise DTypeError(f"seed: expected an int, got {seed!r}")
-            generator = torch.Generator().manual_seed(seed)
+        self.seed = None if seed is None else check_seed(seed)
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed)
         self.generator = generator
+        self._stream_worker: int | None = None  # the worker seed the stream was derived for
         self.boundary = check_choice(boundary, "boundary", BOUNDARIES)
         self.last_params: dict[str, torch.Tensor] | None = None
+
+    def _sync_stream(self) -> None:
+        """Re-derive the constructor's stream on first use in a new ``DataLoader`` worker."""
+        w = worker_seed()
+        if w is None or w == self._stream_worker:
+            return
+        self._stream_worker = w
+        if self.generator is not None:
+            base = _stream_base(self.seed, self.generator)
+            g = torch.Generator(device=self.generator.device)
+            self.generator = g.manual_seed(mix_seed(base, w))
 
     # -- hooks for subclasses ------------------------------------------------
     def _draw(self, batch: int, uniform: Uniform) -> dict[str, torch.Tensor]:
@@ -191,6 +255,8 @@ class RandomBlurBase(nn.Module):
         """
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
             raise ParameterError(f"batch: expected a non-negative int, got {batch!r}")
+        if generator is None:
+            self._sync_stream()
         g = generator if generator is not None else self.generator
         gdev = g.device if g is not None else None
 
@@ -224,22 +290,27 @@ class RandomBlurBase(nn.Module):
         """Blur the selected images with their parameters; the others pass through unchanged.
 
         Deterministic: the same ``params`` give the same output. When no image is
-        selected the input tensor itself is returned.
+        selected the input tensor itself is returned. Images must be finite (NaN / inf
+        raise :class:`~blurkit.ParameterError`) with ``H, W >= 1``; blurred images are
+        clipped to [0, 1], as the corruptions are.
         """
         x, single = check_image(images)
+        check_nonempty_image(x)
+        check_image_values(x)
         b = x.shape[0]
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)
-        fam = {k: params[k].to(device=x.device, dtype=x.dtype) for k in self.param_names}
+        xw = _work(x)
+        fam = {k: params[k].to(device=x.device, dtype=xw.dtype) for k in self.param_names}
         n = int(sel.sum())
         if n == 0:
             out = x
         elif n == b:
-            out = self._blur(x, fam)
+            out = self._blur(xw, fam).clamp(0.0, 1.0).to(x.dtype)
         else:
             idx = sel.nonzero().squeeze(1)
-            blurred = self._blur(x.index_select(0, idx), {k: v[idx] for k, v in fam.items()})
-            out = x.index_copy(0, idx, blurred)
+            blurred = self._blur(xw.index_select(0, idx), {k: v[idx] for k, v in fam.items()})
+            out = x.index_copy(0, idx, blurred.clamp(0.0, 1.0).to(x.dtype))
         return out[0] if single else out
 
     def forward(

@@ -53,8 +53,26 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import DTypeError, ParameterError, ShapeError, check_image, check_scalar
-from .augment import RandomBlurBase, RandomGaussianBlur, RandomMotionBlur, _range
+from .._checks import (
+    DTypeError,
+    ParameterError,
+    ShapeError,
+    check_image,
+    check_image_values,
+    check_nonempty_image,
+    check_scalar,
+)
+from .._seeds import check_seed
+from .augment import (
+    RandomBlurBase,
+    RandomGaussianBlur,
+    RandomMotionBlur,
+    _range,
+    _stream_base,
+    _work,
+    mix_seed,
+    worker_seed,
+)
 
 __all__ = [
     "RandomBlur",
@@ -261,8 +279,12 @@ class RandomBlur(RandomBlurBase):
         strength_scale: in [0, 1]; each range becomes ``(low, low + scale * (high - low))``
             (set along training by a :class:`BlurSchedule`).
         generator: a ``torch.Generator`` to draw from (its device is used).
-        seed: an int; one generator per device is created on first use, on the images'
-            device, seeded with it.
+        seed: a non-negative int (folded below 2**64, the rule of :mod:`blurkit._seeds`);
+            one generator per device is created on first use, on the images' device,
+            seeded with it. In ``DataLoader`` workers each worker and epoch gets its own
+            stream derived from it and torch's worker seed (the stream rule of
+            :mod:`blurkit.defenses.augment`); ``torch.manual_seed`` plus the same seed
+            reproduces the whole sequence.
         boundary: image boundary rule of the kernel families, see :func:`blurkit.blur`.
 
     Shape:
@@ -293,11 +315,10 @@ class RandomBlur(RandomBlurBase):
         boundary: str = "reflect",
     ) -> None:
         super().__init__(p, generator=generator, boundary=boundary)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise DTypeError(f"seed: expected an int, got {seed!r}")
         if seed is not None and generator is not None:
             raise ParameterError("seed: give either generator or seed, not both")
-        self.seed = seed
+        self.seed = None if seed is None else check_seed(seed)
+        self._stream_seed = self.seed  # the seed of this process's (or worker's) stream
         self._generators: dict[str, torch.Generator] = {}
         if families is None:
             families = dict(DEFAULT_FAMILIES)
@@ -333,15 +354,31 @@ class RandomBlur(RandomBlurBase):
     def family_names(self) -> list[str]:
         return [f.name for f in self.families]
 
+    def _sync_stream(self) -> None:
+        """Re-derive the stream on first use in a new ``DataLoader`` worker (the stream rule
+        of :mod:`blurkit.defenses.augment`): the seed, or a draw from the given generator,
+        mixed with the worker's torch seed."""
+        w = worker_seed()
+        if w is None or w == self._stream_worker:
+            return
+        self._stream_worker = w
+        if self.seed is not None:
+            self._stream_seed = mix_seed(self.seed, w)
+            self._generators = {}
+        elif self.generator is not None:
+            g = torch.Generator(device=self.generator.device)
+            self.generator = g.manual_seed(mix_seed(_stream_base(None, self.generator), w))
+
     def _generator_for(self, device) -> torch.Generator | None:
+        self._sync_stream()
         if self.generator is not None:
             return self.generator
-        if self.seed is None:
+        if self._stream_seed is None:
             return None
         dev = torch.device(device if device is not None else "cpu")
         key = str(dev)
         if key not in self._generators:
-            self._generators[key] = torch.Generator(device=dev).manual_seed(self.seed)
+            self._generators[key] = torch.Generator(device=dev).manual_seed(self._stream_seed)
         return self._generators[key]
 
     def sample_params(
@@ -382,12 +419,20 @@ class RandomBlur(RandomBlurBase):
             raise ShapeError(f"params['family']: expected a ({batch},) tensor")
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Blur the selected images with their family and parameters (deterministic)."""
+        """Blur the selected images with their family and parameters (deterministic).
+
+        Images must be finite (NaN / inf raise :class:`~blurkit.ParameterError`) with
+        ``H, W >= 1``; half-precision images are blurred in float32; blurred images are
+        clipped to [0, 1] (as the corruption families are), others pass through.
+        """
         x, single = check_image(images)
+        check_nonempty_image(x)
+        check_image_values(x)
         b = x.shape[0]
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)
         fam = params["family"].to(device=x.device)
+        xw = _work(x)
         out = x
         for i, f in enumerate(self.families):
             idx = (sel & (fam == i)).nonzero().squeeze(1)
@@ -396,8 +441,8 @@ class RandomBlur(RandomBlurBase):
             sub = {}
             for k in f.names:
                 v = params[f"{f.name}.{k}"].to(device=x.device)
-                sub[k] = v[idx] if k == "seed" else v[idx].to(x.dtype)
-            blurred = f.blur(x.index_select(0, idx), sub)
+                sub[k] = v[idx] if k == "seed" else v[idx].to(xw.dtype)
+            blurred = f.blur(xw.index_select(0, idx), sub).clamp(0.0, 1.0)
             out = out.index_copy(0, idx, blurred.to(x.dtype))
         return out[0] if single else out
 
@@ -501,6 +546,9 @@ class AlbumentationsRandomBlur(_albu_base()):
     parameters are drawn by the wrapped :class:`RandomBlur` from a torch generator
     seeded by albumentations' own random state, so ``A.Compose(..., seed=...)``
     reproduces a pipeline and ``get_applied_params()["blur_params"]`` holds the draw.
+    In ``DataLoader`` workers that random state is re-seeded per worker and epoch from
+    the pipeline's seed and torch's worker seed (albumentations itself would repeat it
+    in every worker); ``torch.manual_seed`` plus the same ``seed`` reproduces the run.
 
     Args:
         blur: a :class:`RandomBlur` (its own ``p`` is ignored); ``None`` builds one
@@ -531,7 +579,29 @@ class AlbumentationsRandomBlur(_albu_base()):
         if not isinstance(self.blur, RandomBlur):
             raise DTypeError(f"blur: expected a RandomBlur, got {type(self.blur).__name__}")
 
+    def _sync_stream(self) -> None:
+        """Re-seed this transform's albumentations random state on first use in a new
+        ``DataLoader`` worker, from its seed (``A.Compose(..., seed=)``; else a draw from its
+        copied state) mixed with torch's worker seed, so workers and epochs differ (the
+        stream rule of :mod:`blurkit.defenses.augment`)."""
+        import random
+
+        w = worker_seed()
+        if w is None or w == getattr(self, "_stream_worker", None):
+            return
+        self._stream_worker = w
+        seed = getattr(self, "seed", None)
+        base = int(seed) if seed is not None else int(self.random_generator.integers(0, 2**62))
+        mixed = mix_seed(base, w)
+        self.random_generator = np.random.default_rng(mixed)
+        self.py_random = random.Random(mixed)
+
+    def should_apply(self, force_apply: bool = False) -> bool:
+        self._sync_stream()
+        return super().should_apply(force_apply=force_apply)
+
     def get_params(self) -> dict:
+        self._sync_stream()
         seed = int(self.random_generator.integers(0, 2**62))
         g = torch.Generator().manual_seed(seed)
         params = self.blur.sample_params(1, generator=g)

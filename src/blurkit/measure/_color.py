@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import ParameterError, ShapeError, check_choice, check_image
+from .._checks import (
+    ParameterError,
+    ShapeError,
+    check_choice,
+    check_image,
+    check_image_values,
+)
 
-__all__ = ["to_gray", "reduce", "REDUCTIONS", "BT709"]
+__all__ = ["to_gray", "reduce", "REDUCTIONS", "BT709", "prepare", "finish", "work_dtype"]
 
 BT709 = (0.2125, 0.7154, 0.0721)
 REDUCTIONS = ("none", "mean", "sum")
@@ -44,6 +50,8 @@ def reduce(values: torch.Tensor, reduction: str, single: bool = False) -> torch.
     With ``"none"`` a single-image input (``single=True``) returns a 0-d tensor.
     """
     check_choice(reduction, "reduction", REDUCTIONS)
+    if reduction == "mean" and values.numel() == 0:
+        raise ShapeError("reduction: 'mean' over an empty batch has no value; use 'none' or 'sum'")
     if reduction == "mean":
         return values.mean()
     if reduction == "sum":
@@ -51,8 +59,31 @@ def reduce(values: torch.Tensor, reduction: str, single: bool = False) -> torch.
     return values[0] if single else values
 
 
-def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y")):
-    """Validate two image batches of identical shape; returns ``(x4, y4, single)``."""
+def work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the measures compute in: float64 stays, every other float becomes float32
+    (half-precision convolutions and FFTs are missing or very slow on the CPU)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def prepare(images: object, min_size: int = 1, name: str = "images"):
+    """The input rule of every measure: a ``(B, C, H, W)`` or ``(C, H, W)`` float tensor,
+    height and width at least ``min_size``, finite values (NaN / inf raise
+    :class:`ParameterError`); an empty batch is allowed. Returns
+    ``(x4 in the work dtype, single, input dtype)``."""
+    x, single = check_image(images, name)
+    check_min_size(x, max(min_size, 1), name)
+    check_image_values(x, name)
+    return x.to(work_dtype(x.dtype)), single, x.dtype
+
+
+def finish(values: torch.Tensor, reduction: str, single: bool, dtype: torch.dtype):
+    """Reduce per-image values and return them in the input's dtype."""
+    return reduce(values, reduction, single).to(dtype)
+
+
+def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y"), min_size: int = 1):
+    """Validate two image batches of identical shape (the rule of :func:`prepare` for each);
+    returns ``(x4, y4, single, dtype)`` in the work dtype of ``x``."""
     x4, single = check_image(x, names[0])
     y4, _ = check_image(y, names[1])
     if x4.shape != y4.shape:
@@ -60,9 +91,12 @@ def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y")):
             f"{names[1]}: expected the same shape as {names[0]} {tuple(x4.shape)}, "
             f"got {tuple(y4.shape)}"
         )
-    if y4.dtype != x4.dtype:
-        y4 = y4.to(x4.dtype)
-    return x4, y4, single
+    check_min_size(x4, max(min_size, 1), names[0])
+    check_image_values(x4, names[0])
+    check_image_values(y4, names[1])
+    dt = x4.dtype
+    work = work_dtype(dt)
+    return x4.to(work), y4.to(work), single, dt
 
 
 def check_min_size(x: torch.Tensor, minimum: int, name: str = "images") -> None:
@@ -72,10 +106,11 @@ def check_min_size(x: torch.Tensor, minimum: int, name: str = "images") -> None:
 
 
 def check_data_range(data_range: object) -> float:
-    if (
-        isinstance(data_range, bool)
-        or not isinstance(data_range, (int, float))
-        or not data_range > 0
-    ):
+    """The span of possible values: a positive number up to 1e6 (1 for [0, 1] images, 255,
+    65535); beyond that the SSIM constants overflow."""
+    if isinstance(data_range, bool) or not isinstance(data_range, (int, float)):
         raise ParameterError(f"data_range: expected a positive number, got {data_range!r}")
-    return float(data_range)
+    v = float(data_range)
+    if not (0 < v <= 1e6):  # also refuses NaN
+        raise ParameterError(f"data_range: expected a number in (0, 1e6], got {data_range!r}")
+    return v

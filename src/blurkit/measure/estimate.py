@@ -73,10 +73,10 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_choice, check_image
+from .._checks import check_choice
 from ..functional.conv import blur, convolve
 from ..kernels.gaussian import gaussian_blur
-from ._color import check_min_size, to_gray
+from ._color import prepare, to_gray
 
 __all__ = ["estimate_blur", "FAMILIES"]
 
@@ -102,7 +102,7 @@ _MAX_LENGTH = 64.0
 
 def _grad_mag(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     kx = g.new_tensor([[0.5, 0.0, -0.5]])
-    gx = convolve(g, kx, boundary="reflect", method="direct")  # a signed filter
+    gx = convolve(g, kx, boundary="reflect", method="direct")
     gy = convolve(g, kx.T, boundary="reflect", method="direct")
     return torch.sqrt(gx * gx + gy * gy), gx, gy
 
@@ -400,7 +400,9 @@ def estimate_blur(
 
     Args:
         images: ``(B, C, H, W)`` or ``(C, H, W)`` in [0, 1], at least 32x32
-            (128x128 or more for useful accuracy).
+            (128x128 or more for useful accuracy), finite (NaN or inf raise
+            :class:`~blurkit.ParameterError`); an empty batch gives empty results.
+            Half-precision images are measured in float32; results come in the input's dtype.
         family: ``"gaussian"`` (returns sigma in pixels), ``"defocus"`` (pillbox
             radius in pixels) or ``"motion"`` (returns ``{"length": (B,), "angle": (B,)}``,
             length in pixels, angle in degrees counter-clockwise from the x axis,
@@ -419,14 +421,19 @@ def estimate_blur(
         torch.Size([1])
     """
     check_choice(family, "family", FAMILIES)
-    x, single = check_image(images)
-    check_min_size(x, 32)
+    x, single, dt = prepare(images, 32)
     g = to_gray(x)
     if family == "motion":
-        length, angle = _motion(g)
+        if len(g):
+            length, angle = _motion(g)
+        else:
+            length = angle = g.new_zeros(0)
+        length, angle = length.to(dt), angle.to(dt)
         if single:
             return {"length": length[0], "angle": angle[0]}
         return {"length": length, "angle": angle}
+    if not len(g):
+        return g.new_zeros(0).to(dt)
     raw = _edge_sigma(g, family)
     params, table = _table(family)
     gain = _PHOTO_GAIN if family == "gaussian" else _DEFOCUS_GAIN
@@ -437,4 +444,5 @@ def estimate_blur(
         # (for radii below ~1.3 px there is no zero below Nyquist and it fits noise)
         use = (score >= _DISK_MIN_SCORE) & (r_spec >= _DISK_MIN_RADIUS) & (r_spec <= 3 * est + 1.5)
         est = torch.where(use, r_spec, est)
+    est = est.to(dt)
     return est[0] if single else est

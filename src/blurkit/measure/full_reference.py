@@ -37,13 +37,15 @@ Small images:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ssim as _pm_ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d
 from pytorch_msssim.ssim import _ssim as _pm_ssim_cs
 
-from ._color import check_data_range, check_min_size, check_pair, reduce
+from ._color import check_data_range, check_pair, finish
 
 __all__ = ["psnr", "ssim", "ms_ssim", "ms_ssim_levels", "MS_SSIM_WEIGHTS"]
 
@@ -73,11 +75,11 @@ def psnr(
         >>> psnr(x, y).tolist()
         [20.0, 20.0]
     """
-    x4, y4, single = check_pair(x, y)
+    x4, y4, single, dt = check_pair(x, y)
     dr = check_data_range(data_range)
     mse = (x4 - y4).pow(2).flatten(1).mean(1)
-    val = 10.0 * torch.log10(dr * dr / mse)
-    return reduce(val, reduction, single)
+    val = 20.0 * math.log10(dr) - 10.0 * torch.log10(mse)
+    return finish(val, reduction, single, dt)
 
 
 def _window(min_side: int) -> int:
@@ -110,12 +112,13 @@ def ssim(
         >>> ssim(x, x).tolist()
         [1.0, 1.0]
     """
-    x4, y4, single = check_pair(x, y)
+    x4, y4, single, dt = check_pair(x, y, min_size=3)
     dr = check_data_range(data_range)
-    check_min_size(x4, 3, "x")
+    if x4.shape[0] == 0:
+        return finish(x4.new_zeros(0), reduction, single, dt)
     size = _window(min(x4.shape[-2:]))
     val = _pm_ssim(x4, y4, data_range=dr, size_average=False, win=_win(x4.shape[1], size, x4))
-    return reduce(val, reduction, single)
+    return finish(val, reduction, single, dt)
 
 
 def ms_ssim_levels(height: int, width: int) -> int:
@@ -154,9 +157,10 @@ def ms_ssim(
         >>> round(float(ms_ssim(x, x)[0]), 6)
         1.0
     """
-    x4, y4, single = check_pair(x, y)
+    x4, y4, single, dt = check_pair(x, y, min_size=_WIN)
     dr = check_data_range(data_range)
-    check_min_size(x4, _WIN, "x")
+    if x4.shape[0] == 0:
+        return finish(x4.new_zeros(0), reduction, single, dt)
     levels = ms_ssim_levels(*x4.shape[-2:])
     w = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=x4.dtype, device=x4.device)
     if levels < len(MS_SSIM_WEIGHTS):  # the 5 standard weights are used as published
@@ -174,4 +178,4 @@ def ms_ssim(
     terms.append(torch.relu(s))
     stacked = torch.stack(terms, 0)  # (levels, B, C)
     val = torch.prod(stacked ** w.view(-1, 1, 1), 0).mean(1)
-    return reduce(val, reduction, single)
+    return finish(val, reduction, single, dt)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_image, check_scalar
+from .._checks import ParameterError, check_allocation, check_int, check_scalar, check_size
 from ..functional.conv import convolve
-from ._color import check_min_size, reduce, to_gray
+from ._color import finish, prepare, to_gray
 
 __all__ = [
     "laplacian_variance",
@@ -49,10 +49,16 @@ __all__ = [
 _SOBEL_SMOOTH = (0.25, 0.5, 0.25)
 
 
-def _gray(images: torch.Tensor, min_size: int = 3) -> tuple[torch.Tensor, bool]:
-    x, single = check_image(images)
-    check_min_size(x, min_size)
-    return to_gray(x), single
+def _gray(images: torch.Tensor, min_size: int = 3) -> tuple[torch.Tensor, bool, torch.dtype]:
+    """The input rule of :func:`blurkit.measure._color.prepare`, then luma: returns
+    ``(gray (B, 1, H, W) in the work dtype, single, input dtype)``."""
+    x, single, dt = prepare(images, min_size)
+    return to_gray(x), single, dt
+
+
+def _empty(g: torch.Tensor, reduction: str, single: bool, dt: torch.dtype) -> torch.Tensor:
+    """The result for an empty batch: ``(0,)`` (or the reduction of nothing)."""
+    return finish(g.new_zeros(0), reduction, single, dt)
 
 
 def _sobel(g: torch.Tensor, axis: int, boundary: str = "symmetric") -> torch.Tensor:
@@ -80,11 +86,13 @@ def laplacian_variance(images: torch.Tensor, reduction: str = "none") -> torch.T
         >>> laplacian_variance(x).shape
         torch.Size([2])
     """
-    g, single = _gray(images)
+    g, single, dt = _gray(images)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     k = g.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
     lap = convolve(g, k, boundary="reflect", method="direct")
     val = lap.flatten(1).var(1, unbiased=False)
-    return reduce(val, reduction, single)
+    return finish(val, reduction, single, dt)
 
 
 def tenengrad(
@@ -105,14 +113,16 @@ def tenengrad(
         >>> bool(tenengrad(x) > tenengrad(torch.full_like(x, 0.5)))
         True
     """
-    g, single = _gray(images)
+    g, single, dt = _gray(images)
     thr = check_scalar(threshold, "threshold", low=0.0)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     gx = _sobel(g, -1, "reflect") * 4
     gy = _sobel(g, -2, "reflect") * 4
     m2 = gx * gx + gy * gy
     if thr > 0:
         m2 = torch.where(m2 > thr, m2, torch.zeros_like(m2))
-    return reduce(m2.flatten(1).mean(1), reduction, single)
+    return finish(m2.flatten(1).mean(1), reduction, single, dt)
 
 
 def blur_effect(images: torch.Tensor, h_size: int = 11, reduction: str = "none") -> torch.Tensor:
@@ -134,8 +144,10 @@ def blur_effect(images: torch.Tensor, h_size: int = 11, reduction: str = "none")
         >>> bool(blur_effect(x) < 0.5)
         True
     """
-    g, single = _gray(images, 4)
-    size = int(check_scalar(h_size, "h_size", low=1))
+    g, single, dt = _gray(images, 4)
+    size = check_size(h_size, "h_size", odd=False)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     h, w = g.shape[-2:]
     out = []
     for axis in (-2, -1):
@@ -148,7 +160,7 @@ def blur_effect(images: torch.Tensor, h_size: int = 11, reduction: str = "none")
         m1 = sharp[..., 2 : h - 1, 2 : w - 1].flatten(1).sum(1)
         m2 = t[..., 2 : h - 1, 2 : w - 1].flatten(1).sum(1)
         out.append((m1 - m2).abs() / m1)
-    return reduce(torch.maximum(out[0], out[1]), reduction, single)
+    return finish(torch.maximum(out[0], out[1]), reduction, single, dt)
 
 
 # --- Marziliano edge width and CPBD -------------------------------------------------------
@@ -280,12 +292,14 @@ def edge_width(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
         >>> float(edge_width(x))  # a one-pixel ramp spans 2 pixels between its extrema
         2.0
     """
-    g, single = _gray(images, 4)
+    g, single, dt = _gray(images, 4)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     img = g[:, 0] * 255.0
     widths = _marziliano_widths(img, _octave_sobel_edges(img))
     n = (widths > 0).flatten(1).sum(1)
     val = widths.flatten(1).sum(1) / n.clamp_min(1)
-    return reduce(val, reduction, single)
+    return finish(val, reduction, single, dt)
 
 
 def cpbd(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
@@ -312,7 +326,9 @@ def cpbd(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
         >>> 0.0 <= float(cpbd(x)) <= 1.0
         True
     """
-    g, single = _gray(images, 64)
+    g, single, dt = _gray(images, 64)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     img = g[:, 0] * 255.0
     widths = _marziliano_widths(img, _octave_sobel_edges(img))
     canny = _canny_like(img)
@@ -340,7 +356,7 @@ def cpbd(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     val = torch.where(
         total > 0, hits.to(img.dtype) / total.clamp_min(1), torch.zeros_like(img[:, 0, 0])
     )
-    return reduce(val, reduction, single)
+    return finish(val, reduction, single, dt)
 
 
 # --- spectral measures -----------------------------------------------------------------
@@ -355,9 +371,16 @@ def radial_power_spectrum(
     0 < f <= 0.5) and ``power`` ``(B, n)``. The Hann window removes the spectral
     cross that the image's borders would otherwise add.
     """
-    g, _ = _gray(images, 8)
+    g, _, _ = _gray(images, 8)
     g = g[:, 0]
     b, h, w = g.shape
+    n = min(h, w) // 2
+    if bins is not None:
+        n = check_int(bins, "bins", low=1, high=max(h, w))
+    check_allocation("bins", (max(b, 1), n + 1), itemsize=g.element_size())
+    freqs = (torch.arange(n, dtype=g.dtype, device=g.device) + 0.5) / n * 0.5
+    if b == 0:
+        return freqs, g.new_zeros(0, n)
     win = (
         torch.hann_window(h, periodic=False, dtype=g.dtype, device=g.device)[:, None]
         * torch.hann_window(w, periodic=False, dtype=g.dtype, device=g.device)[None, :]
@@ -368,7 +391,6 @@ def radial_power_spectrum(
     fy = torch.fft.fftfreq(h, device=g.device, dtype=g.dtype)[:, None]
     fx = torch.fft.rfftfreq(w, device=g.device, dtype=g.dtype)[None, :]
     r = torch.sqrt(fy * fy + fx * fx)
-    n = bins if bins is not None else min(h, w) // 2
     edges_idx = torch.clamp(
         (r / 0.5 * n).ceil().long() - 1, min=-1, max=n
     )  # bin k holds (k/n, (k+1)/n]*0.5
@@ -379,7 +401,6 @@ def radial_power_spectrum(
     counts = torch.zeros(n + 1, dtype=g.dtype, device=g.device).index_add_(
         0, idx, torch.ones_like(r).flatten()
     )
-    freqs = (torch.arange(n, dtype=g.dtype, device=g.device) + 0.5) / n * 0.5
     return freqs, sums[:, :n] / counts[:n].clamp_min(1)
 
 
@@ -404,16 +425,23 @@ def spectral_slope(
         >>> bool(spectral_slope(x) > -1.0)  # white noise is flat
         True
     """
-    x, single = check_image(images)
+    x, single, dt = prepare(images, 8)
     lo = check_scalar(f_low, "f_low", low=0.0, high=0.5, low_inclusive=False)
     hi = check_scalar(f_high, "f_high", low=lo, high=0.5, low_inclusive=False)
     f, p = radial_power_spectrum(x)
     sel = (f >= lo) & (f <= hi)
+    if int(sel.sum()) < 2:
+        raise ParameterError(
+            f"f_low, f_high: [{lo:g}, {hi:g}] cycles/pixel holds {int(sel.sum())} of the "
+            f"{len(f)} frequency bins of a {tuple(x.shape[-2:])} image; a slope needs 2"
+        )
+    if not len(x):
+        return finish(x.new_zeros(0), reduction, single, dt)
     lf = torch.log(f[sel])
     lp = torch.log(p[:, sel].clamp_min(1e-30))
     lfc = lf - lf.mean()
     slope = (lp * lfc).sum(1) / (lfc * lfc).sum()
-    return reduce(slope, reduction, single)
+    return finish(slope, reduction, single, dt)
 
 
 def hf_energy_ratio(
@@ -431,9 +459,10 @@ def hf_energy_ratio(
         >>> bool(hf_energy_ratio(x) > hf_energy_ratio(ramp))
         True
     """
-    x, single = check_image(images)
+    g, single, dt = _gray(images, 8)
     c = check_scalar(cutoff, "cutoff", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False)
-    g, _ = _gray(x, 8)
+    if not len(g):
+        return _empty(g, reduction, single, dt)
     g = g[:, 0]
     h, w = g.shape[-2:]
     win = (
@@ -448,4 +477,4 @@ def hf_energy_ratio(
     r = torch.sqrt(fy * fy + fx * fx)
     total = pw.flatten(1).sum(1).clamp_min(1e-30)
     high = (pw * (r > c)).flatten(1).sum(1)
-    return reduce(high / total, reduction, single)
+    return finish(high / total, reduction, single, dt)

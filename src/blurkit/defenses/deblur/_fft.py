@@ -32,17 +32,38 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..._checks import ShapeError, check_choice, check_image, check_kernel
+from ..._checks import (
+    ShapeError,
+    check_allocation,
+    check_choice,
+    check_image,
+    check_image_values,
+    check_kernel,
+    check_nonempty_image,
+    check_psf,
+)
 from ...functional._padding import pad2d
 from ...functional.conv import _good_size
 
 FFT_BOUNDARIES = ("reflect", "symmetric", "replicate", "circular")
 
 
-def prepare(images, kernels, boundary: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Validate an image/kernel pair; kernels come back odd-sized, in the work dtype."""
+def check_input(images, kernels) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The input rule of every deconvolution: ``(B, C, H, W)`` / ``(C, H, W)`` float images
+    with ``H, W >= 1`` and finite values (an empty batch is allowed), and kernels that are
+    finite, non-negative with a positive sum (:func:`blurkit._checks.check_psf`), which come
+    back normalised to sum 1."""
     x, single = check_image(images)
-    k = check_kernel(kernels)
+    check_nonempty_image(x)
+    check_image_values(x)
+    k = check_psf(check_kernel(kernels))
+    return x, k, single
+
+
+def prepare(images, kernels, boundary: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate an image/kernel pair (:func:`check_input`); kernels come back odd-sized and
+    normalised, in the work dtype."""
+    x, k, single = check_input(images, kernels)
     check_choice(boundary, "boundary", FFT_BOUNDARIES)
     b, c = x.shape[:2]
     if k.shape[0] not in (1, b):
@@ -115,6 +136,9 @@ class Padded:
             return
         mh, mw = margin(tuple(k.shape[-2:]), (h, w))
         nh, nw = _good_size(h + 2 * mh), _good_size(w + 2 * mw)
+        # the padded image, its spectrum and the solver's buffers: about 8 copies
+        b, c = x.shape[:2]
+        check_allocation("kernels", (b, c, nh, nw), itemsize=8 * x.element_size())
         self.top, self.left = mh, mw
         self.shape = (nh, nw)
         xp = pad2d(x, (mw, nw - w - mw, mh, nh - h - mh), boundary)

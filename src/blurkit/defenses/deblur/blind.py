@@ -85,7 +85,7 @@ def estimate_kernel(
     from ...measure import estimate_blur
 
     check_choice(family, "family", BLIND_FAMILIES)
-    shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
+    shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
     x, _ = check_image(images)
     if family == "free":
         k = estimate_freeform_kernel(x, kernel_size, **(estimator or {}))
@@ -95,8 +95,15 @@ def estimate_kernel(
             f"kernel_size / estimator: apply to family 'free' only, got family {family!r}"
         )
     with torch.no_grad():
-        est = estimate_blur(x, family=family)
+        est = estimate_blur(x, family=family)  # the input rule: finite, >= 32x32
     dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    if not len(x):  # an empty batch: no kernels
+        names = (
+            ("length", "angle")
+            if family == "motion"
+            else ("sigma" if family == "gaussian" else "radius",)
+        )
+        return x.new_zeros(0, 1, 1, 1, dtype=dt), {n: x.new_zeros(0, dtype=dt) for n in names}
     # a kernel may not exceed a quarter of the image's shorter side
     cap = max(min(x.shape[-2:]) / 4.0, 1.0)
     if family == "motion":
@@ -145,6 +152,8 @@ def blind_deblur(
     method = _default_method(family, method)
     x, single = check_image(images)
     k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=estimator)
+    if not len(x):
+        return x.clone()
     out = deconvolve(x, k.to(x.device), method, **params)
     return out[0] if single else out
 
@@ -172,7 +181,7 @@ class BlindDeblur(nn.Module):
         super().__init__()
         self.family = check_choice(family, "family", BLIND_FAMILIES)
         self.method = _default_method(family, method)
-        self.shrink = check_scalar(shrink, "shrink", low=0.0, low_inclusive=False)
+        self.shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
         self.kernel_size = kernel_size
         self.estimator = dict(estimator or {})
         self.params = dict(params)

@@ -26,7 +26,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..._checks import ParameterError, ShapeError, check_image
+from ..._checks import (
+    ParameterError,
+    ShapeError,
+    check_allocation,
+    check_image,
+    check_image_values,
+    check_nonempty_image,
+)
 
 __all__ = ["DeblurNet", "load_deblur_net", "DEBLUR_NET_ASSET"]
 
@@ -37,6 +44,9 @@ _DILATIONS = (1, 2, 3, 4, 3, 2, 1)
 
 class DeblurNet(nn.Module):
     """IRCNN-style residual deblurring CNN: ``x + net(x)``, clamped to [0, 1].
+
+    Inputs follow the deconvolutions' rule (finite values, ``H, W >= 1``; an empty batch
+    gives an empty result); they run in the weights' dtype and come back in their own.
 
     Args:
         channels: image channels (3 for RGB; grayscale inputs are run per channel).
@@ -69,7 +79,14 @@ class DeblurNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x, single = check_image(images)
-        c = x.shape[1]
+        check_nonempty_image(x)
+        check_image_values(x)
+        b, c, h, w = x.shape
+        # two hidden activations are alive at a time
+        check_allocation("images", (b, 2 * self.width, h, w), itemsize=4)
+        dtype = x.dtype
+        weight = self.body[0].weight
+        x = x.to(weight.dtype)
         if c == self.channels:
             y = x + self.body(x)
         elif self.channels == 3 and c == 1:  # grayscale through the colour network
@@ -78,7 +95,7 @@ class DeblurNet(nn.Module):
             raise ShapeError(
                 f"images: expected {self.channels} channels (or 1 for an RGB network), got {c}"
             )
-        y = y.clamp(0, 1)
+        y = y.clamp(0, 1).to(dtype)
         return y[0] if single else y
 
     def config(self) -> dict:

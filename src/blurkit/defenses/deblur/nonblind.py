@@ -40,11 +40,13 @@ import torch
 from torch import nn
 
 from ..._checks import (
+    MAX_ITERATIONS,
     ParameterError,
     ShapeError,
     as_param,
+    check_allocation,
     check_choice,
-    check_image,
+    check_int,
     check_kernel,
     check_scalar,
 )
@@ -121,7 +123,9 @@ def wiener(
     """
     x, k, single = _fft.prepare(images, kernels, boundary)
     check_choice(reg, "reg", ("laplacian", "identity"))
-    lam = _per_sample(balance, "balance", x.shape[0], x, low=0.0)
+    lam = _per_sample(balance, "balance", max(x.shape[0], 1), x, low=0.0)
+    if not len(x):
+        return _finish(x.clone(), x, clip, single)
     pad = _fft.Padded(x, k, boundary)
     K = pad.K
     if reg == "laplacian":
@@ -129,7 +133,10 @@ def wiener(
     else:
         D2 = torch.ones((), device=x.device, dtype=k.dtype)
     Y = torch.fft.rfft2(pad.data)
-    X = K.conj() * Y / (K.abs().square() + lam * D2)
+    # balance = 0 is the inverse filter; where the kernel's transfer function vanishes too
+    # the floor gives 0 there (nothing to restore) instead of 0/0
+    den = (K.abs().square() + lam * D2).clamp_min(torch.finfo(k.dtype).tiny)
+    X = K.conj() * Y / den
     y = pad.crop(_fft.irfft(X, pad.shape))
     return _finish(y, x, clip, single)
 
@@ -174,24 +181,31 @@ def richardson_lucy(
         >>> bool((psnr(richardson_lucy(y, gaussian_kernel(1.0)), x) > psnr(y, x)).all())
         True
     """
-    xin, single = check_image(images)
-    k = check_kernel(kernels)
+    xin, k, single = _fft.check_input(images, kernels)
     check_choice(boundary, "boundary", BOUNDARIES)
-    n = int(check_scalar(num_iter, "num_iter", low=0))
-    if n != num_iter:
-        raise ParameterError(f"num_iter: expected a non-negative integer, got {num_iter!r}")
+    n = check_int(num_iter, "num_iter", low=0, high=MAX_ITERATIONS)
     eps = check_scalar(eps, "eps", low=0.0)
+    if filter_epsilon is not None:
+        filter_epsilon = check_scalar(filter_epsilon, "filter_epsilon", low=0.0)
+    init = None if init is None else check_scalar(init, "init", low=0.0)
     b, c = xin.shape[:2]
     if k.shape[0] not in (1, b) or k.shape[1] not in (1, c):
         raise ShapeError(f"kernels: expected (1|{b}, 1|{c}, kh, kw) kernels, got {tuple(k.shape)}")
+    if not len(xin):
+        return _finish(xin.clone(), xin, clip, single)
     work = xin.dtype if xin.dtype in (torch.float32, torch.float64) else torch.float32
+    kh, kw = k.shape[-2:]
+    # the padded image of each convolution and the iterate, ratio and estimate
+    check_allocation(
+        "kernels", (b, c, xin.shape[-2] + kh, xin.shape[-1] + kw), itemsize=6 * work.itemsize
+    )
     y = xin.to(work)
     k = _fft.make_odd(k.to(device=y.device, dtype=work))
     kt = k.flip(-2, -1)
     if init is None:
         est = y.clone()
     else:
-        est = torch.full_like(y, check_scalar(init, "init"))
+        est = torch.full_like(y, init)
     for _ in range(n):
         conv = blur(est, k, boundary=boundary) + eps
         if filter_epsilon:
@@ -252,13 +266,16 @@ def hyper_laplacian_deconv(
     Args:
         images: blurred ``(B, C, H, W)`` or ``(C, H, W)`` images in [0, 1].
         kernels: ``(1|B, 1|C, kh, kw)`` kernels, centre at ``k // 2``.
-        lam: data weight :math:`\lambda`, scalar or ``(B,)``; larger trusts the data
-            more (less smoothing). Krishnan & Fergus use 100-3000 for images in [0, 1].
+        lam: data weight :math:`\lambda`, scalar or ``(B,)``, in ``[1e-6, 1e12]``; larger
+            trusts the data more (less smoothing). Krishnan & Fergus use 100-3000 for
+            images in [0, 1].
         alpha: prior exponent in ``(0, 1]``; 1 is anisotropic total variation, 2/3
             fits natural-image gradients.
         beta_init, beta_rate, beta_max: the continuation schedule (defaults: 1,
-            :math:`2\sqrt 2`, 256, i.e. 6 steps, as in the paper).
-        inner_iter: alternations per value of :math:`\beta`.
+            :math:`2\sqrt 2`, 256, i.e. 6 steps, as in the paper); ``beta_init`` and
+            ``beta_max`` in ``[1e-12, 1e12]``.
+        inner_iter: alternations per value of :math:`\beta`. Steps times ``inner_iter``
+            may not exceed :data:`blurkit._checks.MAX_ITERATIONS` (10000).
         boundary: as :func:`wiener`.
         clip: clamp the result to [0, 1].
 
@@ -273,11 +290,22 @@ def hyper_laplacian_deconv(
     """
     x, k, single = _fft.prepare(images, kernels, boundary)
     alpha = check_scalar(alpha, "alpha", low=0.0, high=1.0, low_inclusive=False)
-    beta = check_scalar(beta_init, "beta_init", low=0.0, low_inclusive=False)
+    # the coupling weights stay within [1e-12, 1e12] and lam within [1e-6, 1e12], so that
+    # beta / lam stays finite in float32 (the paper's schedule is 1 to 256)
+    beta = check_scalar(beta_init, "beta_init", low=1e-12, high=1e12)
     rate = check_scalar(beta_rate, "beta_rate", low=1.0, low_inclusive=False)
-    beta_max = check_scalar(beta_max, "beta_max", low=0.0, low_inclusive=False)
-    inner = int(check_scalar(inner_iter, "inner_iter", low=1))
-    lam_t = _per_sample(lam, "lam", x.shape[0], x, low=0.0, low_inclusive=False)
+    beta_max = check_scalar(beta_max, "beta_max", low=1e-12, high=1e12)
+    inner = check_int(inner_iter, "inner_iter", low=1, high=MAX_ITERATIONS)
+    steps = max(0, math.floor(math.log(beta_max * (1 + 1e-9) / beta) / math.log(rate)) + 1)
+    if steps * inner > MAX_ITERATIONS:
+        raise ParameterError(
+            f"beta_init, beta_rate, beta_max, inner_iter: the schedule would run {steps} "
+            f"continuation steps x {inner} = {steps * inner} iterations "
+            f"(limit {MAX_ITERATIONS}); raise beta_rate or lower beta_max"
+        )
+    lam_t = _per_sample(lam, "lam", max(x.shape[0], 1), x, low=1e-6, high=1e12)
+    if not len(x):
+        return _finish(x.clone(), x, clip, single)
     pad = _fft.Padded(x, k, boundary)
     K = pad.K
     Dx, Dy = _fft.grad_otfs(pad.shape, x.device, k.dtype)
