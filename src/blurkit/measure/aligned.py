@@ -76,7 +76,7 @@ def compare_up_to_shift(
     from ._color import check_data_range
     from .full_reference import ssim
 
-    r4, x4, single = check_pair(restored, reference, ("restored", "reference"))
+    r4, x4, single, _ = check_pair(restored, reference, ("restored", "reference"))
     s = check_int(max_shift, "max_shift", low=0)
     b = check_int(border, "border", low=0)
     dr = check_data_range(data_range)

@@ -226,7 +226,7 @@ def fit_psf(
     n = check_size(kernel_size, "kernel_size")
     s = check_int(max_shift, "max_shift", low=0)
     steps = check_int(steps, "steps", low=1)
-    x4, y4, _ = check_pair(sharp, blurred, ("sharp", "blurred"))
+    x4, y4, _, _ = check_pair(sharp, blurred, ("sharp", "blurred"))
     if x4.shape[0] != 1:
         raise ShapeError(f"sharp: expected one image pair, got a batch of {x4.shape[0]}")
     x = _luma(x4.detach().to(torch.float64))

@@ -151,9 +151,9 @@ def blind_deblur(
     check_choice(family, "family", BLIND_FAMILIES)
     method = _default_method(family, method)
     x, single = check_image(images)
-    k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=estimator)
     if not len(x):
         return x.clone()
+    k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=estimator)
     out = deconvolve(x, k.to(x.device), method, **params)
     return out[0] if single else out
 
