@@ -68,6 +68,7 @@ from ..._checks import (
     check_allocation,
     check_choice,
     check_image,
+    check_image_values,
     check_int,
     check_scalar,
     check_size,
@@ -405,6 +406,9 @@ def estimate_freeform_kernel(
     final_threshold = check_scalar(
         final_threshold, "final_threshold", low=0.0, high=1.0, high_inclusive=False
     )
+    if b == 0:  # the empty-batch rule: an empty result of the right shape
+        return x.new_zeros(0, 1, ks, ks)
+    check_image_values(x)
     m = _fft.margin((ks, ks), (h, w))
     check_allocation("images", (b, 8, h + 2 * m[0], w + 2 * m[1]), itemsize=8)
     if prior == "l0":
