@@ -177,7 +177,7 @@ def estimate_parameters(arch: str, kwargs: dict | None = None, num_classes: int 
     """Parameter count of ``arch`` built with ``kwargs``, without allocating its weights.
 
     >>> estimate_parameters("airnet-tiny", num_classes=10)
-    5024
+    11000
     """
     arch = canonical_architecture(arch)
     kwargs = dict(kwargs or {})
