@@ -330,3 +330,13 @@ def test_bundled_model_grid_agreement():
     # the 98% is measured over the whole sample by benchmarks/critical_blur.py;
     # here a regression guard (before the first-change scan this was 10/21)
     assert a["agreement"] >= 0.9, a
+
+
+def test_seeds_follow_the_one_seed_rule():
+    import blurkit
+
+    m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4))
+    x = torch.rand(2, 3, 16, 16)
+    assert len(critical_blur(m, x, family="motion", seed=2**70)) == 2  # folded, not Overflow
+    with pytest.raises(blurkit.DTypeError):
+        critical_blur(m, x, family="motion", seed="a")

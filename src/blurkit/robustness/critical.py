@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from .._checks import ParameterError, ShapeError, check_image, check_scalar
+from .._seeds import check_seed
 
 __all__ = [
     "BlurFamily",
@@ -336,7 +337,7 @@ def _check_labels(labels, n: int, device) -> torch.Tensor | None:
 def _context(family: BlurFamily, n: int, seed: int, device, dtype, params: dict | None) -> dict:
     ctx: dict = {}
     if family.prepare is not None:
-        ctx = family.prepare(n, torch.Generator().manual_seed(seed), device, dtype)
+        ctx = family.prepare(n, torch.Generator().manual_seed(check_seed(seed)), device, dtype)
     for k, v in (params or {}).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             v = torch.full((n,), float(v), device=device, dtype=dtype)
