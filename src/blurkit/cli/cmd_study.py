@@ -55,6 +55,12 @@ def study_command(
     attack_images: int = typer.Option(
         100, help="Images for the adversarial attack (0 = skip).", callback=nonneg_int()
     ),
+    latent_images: int = typer.Option(
+        500,
+        help="Images for the latent-structure columns: clean kNN, separation, CKA to the "
+        "baseline, cosine and kNN under blur (0 = skip).",
+        callback=nonneg_int(),
+    ),
     attack_budget: float = typer.Option(
         0.9,
         help="SSIM budget of the attack.",
@@ -99,6 +105,7 @@ def study_command(
             critical=[f.strip() for f in critical.split(",") if f.strip()] or False,
             critical_images=critical_images,
             attack_images=attack_images,
+            latent_images=latent_images,
             attack_budget=attack_budget,
             attack_steps=attack_steps,
             eval_report=eval_report,

@@ -98,6 +98,7 @@ def run_study(
     attack_budget: float = 0.9,
     attack_steps: int = 20,
     method_options: Mapping[str, dict] | None = None,
+    latent_images: int = 500,
     eval_report: bool = True,
     threads: int | None = None,
     cache: str | os.PathLike | None = None,
@@ -122,6 +123,11 @@ def run_study(
             (0 images to skip).
         method_options: per method, extra :func:`~blurkit.defenses.methods.make_method`
             options (e.g. ``{"adversarial": {"adversary": {"steps": 2}}}``).
+        latent_images: the latent-structure columns on this many evaluation images (0
+            skips them): clean kNN accuracy, class separation and CKA to the baseline
+            (:func:`~blurkit.robustness.structure.latent_structure`), and the mean cosine
+            and kNN accuracy under blur from the embedding task on the same grid and the
+            same per-image seeds (:mod:`blurkit.robustness.embedding`).
         eval_report: also render the evaluation's full HTML report (``eval/report.html``,
             the slowest part of a small study: a figure per family).
 
@@ -194,6 +200,7 @@ def run_study(
     if eval_report:
         render_report([result.out], out / "eval" / "report.html", title="blurkit study: evaluation")
 
+    latent = _latent_columns(models, ds, out, corrs, severities, seed, latent_images)
     rows = {}
     n_att = min(int(attack_images), len(ds))
     if n_att:
@@ -231,6 +238,7 @@ def run_study(
                 steps=attack_steps, seed=seed,
             )  # fmt: skip
             row["attack_success_rate"] = res.success_rate
+        row.update(latent.get(m, {}))
         if fam_names is not None:
             seen = [c for c in s["corruptions"] if _seen(c, fam_names)]
             held = [c for c in s["corruptions"] if not _seen(c, fam_names)]
@@ -278,6 +286,34 @@ def run_study(
     return study
 
 
+def _latent_columns(models, ds, out, corrs, severities, seed, n_images) -> dict:
+    """Per method: clean latent structure and representation drift under blur."""
+    n = min(int(n_images), len(ds))
+    if n <= 0:
+        return {}
+    from ..robustness.evaluate import evaluate
+    from ..robustness.structure import latent_structure
+
+    ref = "baseline" if "baseline" in models else next(iter(models))
+    cols = {
+        r["model"]: {
+            "clean_knn_accuracy": r["knn_accuracy"],
+            "separation": r["separation"],
+            "cka_to_baseline": r["cka_to_reference"],
+        }
+        for r in latent_structure(models, ds, reference=ref, limit=n)
+    }
+    emb = evaluate(
+        models, ds, out / "eval_embedding", task="embedding", corruptions=corrs,
+        severities=severities, seed=seed, limit=n, flip_frames=0, examples=0,
+    )  # fmt: skip
+    for m, e in emb.summary["models"].items():
+        if m in cols:
+            cols[m]["blur_cosine"] = e.get("mean_cosine")
+            cols[m]["blur_knn_accuracy"] = e.get("mean_knn_accuracy")
+    return cols
+
+
 def _finite_or_null(obj):
     """``obj`` with every non-finite float replaced by ``None`` (strict JSON)."""
     if isinstance(obj, float):
@@ -304,6 +340,12 @@ def _columns(study: dict, corrs) -> list[tuple[str, str, bool]]:
     if study["config"]["train_families"] is not None:
         cols += [("seen_mean_error", "seen fam. err %", True),
                  ("heldout_mean_error", "held-out fam. err %", True)]  # fmt: skip
+    if any("clean_knn_accuracy" in r for r in study["methods"].values()):
+        cols += [("clean_knn_accuracy", "clean kNN %", True),
+                 ("separation", "separation", False),
+                 ("cka_to_baseline", "CKA to baseline", False),
+                 ("blur_cosine", "cosine under blur", False),
+                 ("blur_knn_accuracy", "kNN under blur %", True)]  # fmt: skip
     cols.append(("train_seconds", "train s", False))
     return cols
 

@@ -244,7 +244,7 @@ class LinearProbe:
         1.0
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 200) -> None:
+    def __init__(self, C: float = 1.0, max_iter: int = 100) -> None:
         self.C = check_scalar(C, "C", low=0.0, low_inclusive=False)
         self.max_iter = check_int(max_iter, "max_iter", low=1, high=100_000)
         self.weight: torch.Tensor | None = None
@@ -269,7 +269,7 @@ class LinearProbe:
         w = torch.zeros(c, z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)
         b = torch.zeros(c, dtype=torch.float64, device=z.device, requires_grad=True)
         opt = torch.optim.LBFGS(
-            [w, b], max_iter=self.max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
+            [w, b], max_iter=self.max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
             history_size=20, line_search_fn="strong_wolfe",
         )  # fmt: skip
         yd = y.to(z.device)
