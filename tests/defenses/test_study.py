@@ -56,6 +56,11 @@ def test_study_tiny_config_writes_the_comparison(tmp_path):
         assert row["seen_families"] == ["gaussian_blur"]
         assert row["heldout_families"] == ["motion_blur"]
         assert abs(row["heldout_mean_error"] - row["error_motion_blur"]) < 1e-12
+        # latent-structure columns: CKA 1 for the reference itself, values in range
+        assert 0.0 <= row["clean_knn_accuracy"] <= 1.0 and row["separation"] > 0
+        assert 0.0 <= row["cka_to_baseline"] <= 1.0 + 1e-9
+        assert -1.0 <= row["blur_cosine"] <= 1.0
+    assert abs(study["methods"]["baseline"]["cka_to_baseline"] - 1.0) < 1e-6
     with open(out / "study.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == methods
