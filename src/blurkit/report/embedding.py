@@ -16,7 +16,13 @@ import numpy as np
 
 from . import figures
 
-__all__ = ["is_embedding_run", "embedding_sections", "drift_figure", "embedding_figure"]
+__all__ = [
+    "is_embedding_run",
+    "embedding_sections",
+    "critical_strengths",
+    "drift_figure",
+    "embedding_figure",
+]
 
 
 def is_embedding_run(rows: Sequence[Mapping]) -> bool:
@@ -94,6 +100,23 @@ def _f(v, digits=3):
     return "&ndash;" if math.isnan(v) else f"{v:.{digits}f}"
 
 
+def critical_strengths(res: dict, family: str) -> tuple[dict, str]:
+    """Per model, the critical strengths of one family as the histogram takes them
+    (``inf``: never changed within the bracket; ``None``: not searched, e.g. an image
+    misclassified when clean), and the family's unit."""
+    strengths, unit = {}, ""
+    for m in res["models"]:
+        rec = res["critical"].get(m, {}).get(family)
+        if rec:
+            unit = rec.get("unit", "")
+            correct = rec.get("correct") or [True] * len(rec["strength"])
+            strengths[m] = [
+                (math.inf if v is None else v) if ok else None
+                for v, ok in zip(rec["strength"], correct, strict=False)
+            ]
+    return strengths, unit
+
+
 def embedding_sections(res: dict, img) -> list[str]:
     """HTML sections of an embedding run (``img(png, alt, fid)`` embeds a figure)."""
     parts = [
@@ -167,16 +190,7 @@ def embedding_sections(res: dict, img) -> list[str]:
             "<div class='figs'>"
         )
         for f in fams:
-            strengths, unit = {}, ""
-            for m in res["models"]:
-                rec = res["critical"].get(m, {}).get(f)
-                if rec:
-                    unit = rec.get("unit", "")
-                    correct = rec.get("correct") or [True] * len(rec["strength"])
-                    strengths[m] = [
-                        (math.inf if v is None else v) if ok else None
-                        for v, ok in zip(rec["strength"], correct, strict=False)
-                    ]
+            strengths, unit = critical_strengths(res, f)
             png = figures.critical_histogram(f, unit, strengths)
             parts.append(
                 f"<figure>{img(png, f'embedding critical blur: {f}', f'critical-{f}')}</figure>"

@@ -25,7 +25,7 @@ import numpy as np
 from .._checks import ParameterError
 from ..robustness.store import ResultStore, atomic_write
 from . import figures
-from .embedding import embedding_sections, is_embedding_run
+from .embedding import critical_strengths, embedding_sections, is_embedding_run
 
 __all__ = ["render_report", "load_results"]
 
@@ -315,16 +315,10 @@ def render_report(
         )
         curves = {}
         for f in fams:
-            strengths, unit = {}, ""
+            strengths, unit = critical_strengths(res, f)
             for m in res["models"]:
                 rec = res["critical"].get(m, {}).get(f)
                 if rec:
-                    unit = rec.get("unit", "")
-                    correct = rec.get("correct") or [True] * len(rec["strength"])
-                    strengths[m] = [
-                        (math.inf if v is None and ok else v) if ok else None
-                        for v, ok in zip(rec["strength"], correct, strict=False)
-                    ]
                     curves[f"{m} / {f}"] = rec["ssim_curve"]
             png = figures.critical_histogram(f, unit, strengths)
             parts.append(
