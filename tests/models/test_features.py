@@ -68,3 +68,10 @@ def test_wrong_rank_encoder_is_a_typed_error():
     conv = nn.Conv2d(3, 4, 3)
     with pytest.raises(ShapeError, match=r"expected \(B, D\)"):
         FeatureEncoder(conv)(torch.rand(2, 3, 8, 8))
+
+
+def test_classifier_features_method_is_the_encoder():
+    clf, x = _clf(), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(clf.features(x), FeatureEncoder(clf)(x))
+        assert clf.features(x, layer="net.layer3").shape == (2, 8)

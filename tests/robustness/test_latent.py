@@ -195,3 +195,20 @@ def test_latent_structure_rows_and_undefined_label_metrics():
     single = [(torch.rand(3, 16, 16), i) for i in range(4)]
     r = latent_structure(nets, single)[0]
     assert r["knn_accuracy"] is None and "one image per class" in r["undefined"]
+
+
+def test_cross_fitted_probe_blocks_equal_separate_probes():
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    from blurkit.robustness.latent import CrossFittedProbe
+
+    x, y = _clusters(n_per=20, spread=2.0, seed=6)
+    cf = CrossFittedProbe(x, y, folds=4, max_iter=500)
+    z = (x - x.mean(0)) / x.std(0, unbiased=False)  # the probes' shared standardisation
+    for f in range(4):
+        tr = (cf.fold != f).numpy()
+        ref = linear_model.LogisticRegression(C=1.0, max_iter=5000, tol=1e-10)
+        ref.fit(z.numpy()[tr], y.numpy()[tr])
+        a = z @ cf.weight[f].T + cf.bias[f]
+        b = torch.from_numpy(ref.decision_function(z.numpy()))
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        assert torch.allclose(a, b, atol=5e-3), float((a - b).abs().max())

@@ -153,5 +153,13 @@ class Classifier(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
+    def features(self, x: torch.Tensor, layer: str | None = None) -> torch.Tensor:
+        """``(B, D)`` embeddings of pixel-space images: the input of the network's last
+        linear layer, or the pooled output of the sub-module ``layer`` (see
+        :class:`~blurkit.models.features.FeatureEncoder`)."""
+        from .features import FeatureEncoder
+
+        return FeatureEncoder(self, layer)(x)
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.classes)}"
