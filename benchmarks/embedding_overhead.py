@@ -1,7 +1,8 @@
 """Cost of the embedding task against classification on the same evaluation grid.
 
-Method: the bundled CIFAR-10 model on the first ``--images`` images of the bundled
-sample (spread over the classes), one family at severities 1-5 plus the clean cell,
+Method: the bundled CIFAR-10 model on ``--images`` images of the bundled sample (spread
+over the classes), the main job's grid (``cifar-10-c-blur``: four families at severities
+1-5 plus the clean cell; ``--family`` for one family only),
 batch 256, CPU, no critical blur, flip sweep or examples. Each task runs ``--repeats``
 times in the same process, alternating, each into a fresh results folder, after one
 warm-up run of each; the median wall time is reported and the ratio
@@ -24,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--family", default="defocus_blur")
+    ap.add_argument("--family", default=None, help="one family instead of the suite")
     args = ap.parse_args()
 
     import blurkit
@@ -32,7 +33,7 @@ def main() -> None:
 
     model = load_model("cifar10_airnet-baseline")
     grid = dict(
-        corruptions=[args.family], severities=[1, 2, 3, 4, 5], limit=args.images,
+        corruptions=[args.family] if args.family else "cifar-10-c-blur", severities=[1, 2, 3, 4, 5], limit=args.images,
         batch_size=256, flip_frames=0, examples=0, num_workers=0,
     )  # fmt: skip
 
@@ -49,7 +50,8 @@ def main() -> None:
         for task in times:
             times[task].append(run(task))
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"images {args.images}, {args.family} severities 1-5 + clean, {args.repeats} repeats")
+    grid_name = args.family or "cifar-10-c-blur"
+    print(f"images {args.images}, {grid_name} severities 1-5 + clean, {args.repeats} repeats")
     for k, v in med.items():
         print(f"  {k:15s} median {v:6.2f} s  ({', '.join(f'{t:.2f}' for t in times[k])})")
     print(f"  ratio embedding / classification: {med['embedding'] / med['classification']:.3f}")
