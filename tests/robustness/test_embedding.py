@@ -135,3 +135,18 @@ def test_compare_features_cli_json():
     assert [r["model"] for r in rows] == ["cifar10_airnet-baseline", "cifar10_airnet-augment"]
     assert rows[0]["cka_to_reference"] == pytest.approx(1.0)
     assert np.isfinite(rows[1]["knn_accuracy"])
+
+
+def test_flat_folder_is_label_free_for_embeddings_and_refused_by_classification(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
+    r = blurkit.evaluate(_model(), str(tmp_path), task="embedding", out=tmp_path / "e", **GRID)
+    assert len(r.cells) == 2 and all(c["knn_accuracy"] is None for c in r.cells)
+    assert all(c["cosine"] is not None and c["retrieval_at_1"] is not None for c in r.cells)
+    with pytest.raises(ParameterError, match="classification needs a label"):
+        blurkit.evaluate(_model(), str(flat), out=tmp_path / "c", **GRID)

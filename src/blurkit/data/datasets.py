@@ -136,7 +136,8 @@ class ImageDataset(Dataset):
 
 
 class ImageFolderDataset(ImageDataset):
-    """``root/<class>/**/<image>`` (torchvision's ImageFolder layout), sorted by path."""
+    """``root/<class>/**/<image>`` (torchvision's ImageFolder layout), sorted by path; a flat
+    folder of images without class folders gives label-free items (label ``-1``)."""
 
     def __init__(
         self,
@@ -189,6 +190,14 @@ class ImageFolderDataset(ImageDataset):
                 stacklevel=2,
             )
         files = sorted(files)
+        flat = [] if files else walk_image_files(root, skip_hidden=True, issues=[], recursive=False)
+        if flat:
+            # a flat folder of images, no class folders: label-free (-1), for tasks that
+            # need no labels (``task="embedding"``); classification refuses it
+            self.classes, self.keys, self.labels = [], [str(p) for p in flat], [-1] * len(flat)
+            if verify:
+                self._verify()
+            return
         folders = [p.relative_to(root).parts[0] for p in files]
         self.classes, lut = _class_map(folders, classes, str(root))
         self.keys = [str(p) for p in files]

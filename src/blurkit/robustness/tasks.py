@@ -198,6 +198,12 @@ class ClassificationTask(Task):
         return cls(topk=config.get("topk", 5), num_classes=config.get("num_classes"))
 
     def records(self, outputs, labels, indices, clean=None):
+        if labels.numel() and bool((labels < 0).any()):
+            raise ParameterError(
+                "data: classification needs a label for every image, and these images have "
+                "none (a flat folder, or items without a label); use task='embedding' "
+                "(--task embedding), which needs no labels, or give class folders"
+            )
         k = min(self.topk, outputs.shape[1])
         top = outputs.topk(k, dim=1).indices
         y = labels.to(top.device)
