@@ -141,11 +141,11 @@ def test_flat_folder_is_label_free_for_embeddings_and_refused_by_classification(
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    flat = tmp_path / "photos"
+    flat.mkdir()
     for i in range(5):
-        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
-            tmp_path / f"{i}.png"
-        )
-    r = blurkit.evaluate(_model(), str(tmp_path), task="embedding", out=tmp_path / "e", **GRID)
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(flat / f"{i}.png")
+    r = blurkit.evaluate(_model(), str(flat), task="embedding", out=tmp_path / "e", **GRID)
     assert len(r.cells) == 2 and all(c["knn_accuracy"] is None for c in r.cells)
     assert all(c["cosine"] is not None and c["retrieval_at_1"] is not None for c in r.cells)
     with pytest.raises(ParameterError, match="classification needs a label"):
