@@ -49,7 +49,7 @@ from .config import EvalConfig, parse_shard
 from .distributed import DistContext, broadcast_from_rank0, gather_to_rank0, init_distributed
 from .examples import save_examples
 from .seeds import image_seeds, spread_positions
-from .store import ResultStore, ResumeError, atomic_write, format_severity
+from .store import FIXED_BACK, FIXED_FRONT, ResultStore, ResumeError, atomic_write, format_severity
 from .tasks import Task, get_task
 
 __all__ = [
@@ -63,8 +63,7 @@ __all__ = [
 #: critical-blur families searched by default (``blurkit.robustness.list_families``)
 CRITICAL_FAMILIES: tuple[str, ...] = ("gaussian", "defocus", "motion")
 
-_FIXED_FRONT = ("model", "corruption", "severity", "n")
-_FIXED_BACK = ("preset", "seed")
+_FIXED_FRONT, _FIXED_BACK = FIXED_FRONT, FIXED_BACK
 
 
 def resolve_corruptions(suite_or_names) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .._checks import BlurkitError
+from .tasks import ClassificationTask
 
 __all__ = [
     "CELL_COLUMNS",
@@ -52,24 +53,12 @@ __all__ = [
     "read_cells_csv",
 ]
 
-#: columns of ``cells.csv``, in order (``docs/results_schema.md`` describes each)
-CELL_COLUMNS: tuple[str, ...] = (
-    "model",
-    "corruption",
-    "severity",
-    "n",
-    "correct",
-    "accuracy",
-    "accuracy_low",
-    "accuracy_high",
-    "top5_correct",
-    "top5_accuracy",
-    "top5_low",
-    "top5_high",
-    "flip_rate",
-    "preset",
-    "seed",
-)
+#: the columns every task's ``cells.csv`` starts and ends with (the engine adds them)
+FIXED_FRONT: tuple[str, ...] = ("model", "corruption", "severity", "n")
+FIXED_BACK: tuple[str, ...] = ("preset", "seed")
+
+#: columns of a classification ``cells.csv``, in order (``docs/results_schema.md``)
+CELL_COLUMNS: tuple[str, ...] = FIXED_FRONT + ClassificationTask.columns + FIXED_BACK
 
 _SCHEMA_VERSION = 1
 
