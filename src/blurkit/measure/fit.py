@@ -163,7 +163,17 @@ def _inits(family: str, k: torch.Tensor) -> list[list[float]]:
     return [[_inv_softplus(length), a], [_inv_softplus(length), -a]]
 
 
-def _free_fit(x, y, n, inner, reg_rel):
+def _free_fit(x, y, n, inner, reg_rel, nn_iters: int = 400):
+    """Non-negative least-squares PSF on an ``n`` box, in the gradient domain.
+
+    The unconstrained solution (conjugate gradients) explains a real capture almost
+    exactly but oscillates around zero; clipping it afterwards throws most of that
+    away (on Levin's im01_ker01: 49.7 dB unclipped, 29.2 dB clipped). So the CG
+    solution, clipped, only starts an accelerated projected-gradient (FISTA) solve of
+    the same problem with ``k >= 0`` as a constraint, whose step is ``1 / L`` with
+    ``L`` the largest eigenvalue of the normal operator, bounded by the largest
+    ``|S_x|^2 + |S_y|^2`` over frequencies (the masks only shrink it).
+    """
     from ..defenses.deblur import freeform as ff
 
     h, w = x.shape[-2:]
@@ -172,10 +182,32 @@ def _free_fit(x, y, n, inner, reg_rel):
     m = torch.zeros(1, 1, h, w, dtype=x.dtype)
     m[..., inner : h - inner, inner : w - inner] = 1
     energy = float((m * (sx.square() + sy.square())).sum())
+    reg = reg_rel * energy / (n * n)
     k0 = torch.zeros(1, 1, n, n, dtype=x.dtype)
     k0[..., n // 2, n // 2] = 1.0
-    hk = ff._kernel_ls(sx, sy, bx, by, m, m, k0, reg_rel * energy / (n * n), 60)
-    return hk
+    hk = ff._kernel_ls(sx, sy, bx, by, m, m, k0, reg, 60)
+    shape = (h, w)
+    Sx, Sy = torch.fft.rfft2(sx), torch.fft.rfft2(sy)
+    lip = float((Sx.abs().square() + Sy.abs().square()).max()) + reg
+
+    def grad(k: torch.Tensor) -> torch.Tensor:
+        Kf = ff._otf_of(k, shape)
+        rx = m * (torch.fft.irfft2(Sx * Kf, s=shape) - bx)
+        ry = m * (torch.fft.irfft2(Sy * Kf, s=shape) - by)
+        G = Sx.conj() * torch.fft.rfft2(rx) + Sy.conj() * torch.fft.rfft2(ry)
+        return ff._psf_of(torch.fft.irfft2(G, s=shape), n, n) + reg * k
+
+    k = hk.clamp_min(0)
+    z, t = k.clone(), 1.0
+    for _ in range(nn_iters):
+        k_next = (z - grad(z) / lip).clamp_min(0)
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        step = k_next - k
+        z = k_next + ((t - 1.0) / t_next) * step
+        k, t = k_next, t_next
+        if float(step.norm()) <= 1e-7 * float(k.norm()):
+            break
+    return k
 
 
 def fit_psf(
