@@ -65,7 +65,7 @@ def deblurrer_names() -> list[str]:
 def random_blur_families() -> list[str]:
     """What :class:`~blurkit.defenses.RandomBlur` mixes: its default families and every
     corruption."""
-    from blurkit.defenses.random_blur import RandomBlur
+    from blurkit.defenses import RandomBlur
 
     return sorted(set(RandomBlur().family_names) | set(corruption_names()))
 
