@@ -13,9 +13,22 @@ from .functional import blur
 __version__ = "0.1.0"
 
 
-#: subpackages imported on first attribute access (``blurkit.measure``, ...), so that
-#: ``import blurkit`` stays as fast as the kernels and corruptions it loads eagerly
-_LAZY_SUBPACKAGES = ("data", "defenses", "measure", "models", "report", "robustness")
+#: subpackages and modules imported on first attribute access (``blurkit.measure``, ...,
+#: PEP 562), so that ``import blurkit`` stays as fast as the kernels and corruptions it
+#: loads eagerly; tests/test_api_surface.py fails if a public submodule is missing here.
+#: ``io``, ``cli`` and ``apply`` are in ``dir()`` but not in ``__all__``: a star import
+#: should neither shadow the standard library's ``io`` nor load the command line
+_LAZY_SUBPACKAGES = (
+    "apply",
+    "cli",
+    "data",
+    "defenses",
+    "io",
+    "measure",
+    "models",
+    "report",
+    "robustness",
+)
 
 
 def __getattr__(name: str):
@@ -36,7 +49,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_LAZY_SUBPACKAGES))
 
 
 __all__ = [

@@ -78,10 +78,7 @@ def test_render_is_displayable():
 def test_registry_and_specs():
     names = list_kernels()
     assert "gaussian" in names
-    for (
-        n
-    ) in names:  # every registered family builds a valid kernel with its defaults where it has them
-        assert callable(__import__("blurkit").kernels.get_kernel(n))
+    # every registered family builds a valid kernel: tests/contract/test_kernels.py, per family
     torch.testing.assert_close(make_kernel("gaussian(sigma=2.0)"), gaussian_kernel(2.0))
     with pytest.raises(ParameterError, match="unknown family"):
         make_kernel("sharpen(amount=2)")

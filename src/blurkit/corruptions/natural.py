@@ -255,9 +255,21 @@ def _apply_astig(x, severity, preset, axis=None, cylinder=None):
 
     c = _strength("astigmatism", "cylinder", cylinder, severity, preset, x)
     a = _param(axis, "axis", x.shape[0], x)
-    k = astigmatism_kernel(
-        c, a, pupil_diameter_mm=PUPIL_MM, pixel_scale_arcmin=_arcmin_per_pixel(preset, x)
-    )
+    scale = _arcmin_per_pixel(preset, x)
+    if x.shape[0] <= 1:
+        k = astigmatism_kernel(c, a, pupil_diameter_mm=PUPIL_MM, pixel_scale_arcmin=scale)
+    else:
+        # one PSF per image at its own size, zero-padded to the largest: the PSF's size grows
+        # with the axis, and PSFs cut at the batch's common size made an image's blur
+        # depend on the rest of its batch (tests/contract/test_corruptions.py)
+        ks = [
+            astigmatism_kernel(
+                c[i : i + 1], a[i : i + 1], pupil_diameter_mm=PUPIL_MM, pixel_scale_arcmin=scale
+            )
+            for i in range(x.shape[0])
+        ]
+        side = max(k.shape[-1] for k in ks)
+        k = torch.cat([torch.nn.functional.pad(k, [(side - k.shape[-1]) // 2] * 4) for k in ks])
     return _finish(blur(x, k.to(x.dtype), boundary="reflect"))
 
 

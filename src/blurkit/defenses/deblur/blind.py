@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..._checks import ParameterError, check_choice, check_image, check_scalar
-from .freeform import estimate_freeform_kernel
+from .freeform import _crop_support, estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
 
 __all__ = ["BLIND_FAMILIES", "estimate_kernel", "blind_deblur", "BlindDeblur"]
@@ -153,9 +153,35 @@ def blind_deblur(
     x, single = check_image(images)
     if not len(x):
         return x.clone()
+    if family == "free" and len(x) > 1 and (estimator or {}).get("crop", True):
+        # estimated together, but each kernel cropped to its own support and applied alone:
+        # the crop to the batch's joint support made an image's restoration depend on the
+        # rest of its batch (tests/contract/test_deblurrers.py)
+        est = {**(estimator or {}), "crop": False}
+        k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=est)
+        return torch.cat(
+            [
+                deconvolve(
+                    x[i : i + 1],
+                    _crop_support(k[i : i + 1]).to(x.device),
+                    method,
+                    **{n: _row(v, i, len(x)) for n, v in params.items()},
+                )
+                for i in range(len(x))
+            ]
+        )
     k, _ = estimate_kernel(x, family, shrink=shrink, kernel_size=kernel_size, estimator=estimator)
     out = deconvolve(x, k.to(x.device), method, **params)
     return out[0] if single else out
+
+
+def _row(value, i: int, batch: int):
+    """Image ``i``'s value of a per-image parameter (a ``(B,)`` tensor or sequence)."""
+    if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == batch:
+        return value[i : i + 1]
+    if isinstance(value, (list, tuple)) and len(value) == batch:
+        return value[i : i + 1]
+    return value
 
 
 class BlindDeblur(nn.Module):
