@@ -17,8 +17,8 @@ from .._checks import (
     ParameterError,
     ShapeError,
     check_choice,
+    check_finite,
     check_image,
-    check_image_values,
 )
 
 __all__ = ["to_gray", "reduce", "REDUCTIONS", "BT709", "prepare", "finish", "work_dtype"]
@@ -72,7 +72,7 @@ def prepare(images: object, min_size: int = 1, name: str = "images"):
     ``(x4 in the work dtype, single, input dtype)``."""
     x, single = check_image(images, name)
     check_min_size(x, max(min_size, 1), name)
-    check_image_values(x, name)
+    check_finite(x, name)
     return x.to(work_dtype(x.dtype)), single, x.dtype
 
 
@@ -92,8 +92,8 @@ def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y"), min_si
             f"got {tuple(y4.shape)}"
         )
     check_min_size(x4, max(min_size, 1), names[0])
-    check_image_values(x4, names[0])
-    check_image_values(y4, names[1])
+    check_finite(x4, names[0])
+    check_finite(y4, names[1])
     dt = x4.dtype
     work = work_dtype(dt)
     return x4.to(work), y4.to(work), single, dt

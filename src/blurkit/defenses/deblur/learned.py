@@ -30,9 +30,7 @@ from ..._checks import (
     ParameterError,
     ShapeError,
     check_allocation,
-    check_image,
-    check_image_values,
-    check_nonempty_image,
+    check_images,
 )
 
 __all__ = ["DeblurNet", "load_deblur_net", "DEBLUR_NET_ASSET"]
@@ -78,9 +76,7 @@ class DeblurNet(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x, single = check_image(images)
-        check_nonempty_image(x)
-        check_image_values(x)
+        x, single = check_images(images)
         b, c, h, w = x.shape
         # two hidden activations are alive at a time
         check_allocation("images", (b, 2 * self.width, h, w), itemsize=4)
