@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail
 from ._options import finite_float
 
@@ -144,20 +144,9 @@ def measure_command(
 
 def _render(rows, columns, fmt, skipped):
     if fmt == "json":
-        clean = [
-            {
-                c: (None if isinstance(r.get(c), float) and not math.isfinite(r[c]) else r.get(c))
-                for c in columns
-            }
-            for r in rows
-        ]
-        return (
-            json.dumps(
-                {"results": clean, "skipped": [{"path": p, "reason": m} for p, m in skipped]},
-                indent=2,
-            )
-            + "\n"
-        )
+        results = [{c: r.get(c) for c in columns} for r in rows]
+        skipped_rows = [{"path": p, "reason": m} for p, m in skipped]
+        return dumps({"results": results, "skipped": skipped_rows}, indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
