@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import ParameterError
+from .._json import dumps
+from ..data.datasets import SAMPLE_PATH
 from ..models.architectures import ARCHITECTURES
 from ..models.trained import build_model, load_trained
 from .adversarial import KernelAdversary
@@ -253,7 +255,7 @@ def make_method(
 
 
 def _sample_archive() -> Path:
-    return Path(__file__).resolve().parents[1] / "assets" / "cifar10-sample.tar.gz"
+    return SAMPLE_PATH
 
 
 def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -420,7 +422,7 @@ def _save_outputs(clf, out: Path, method: str, summary: dict) -> None:
             if not k.endswith("num_batches_tracked")
         }
         save_file(sd, str(out / "model.safetensors"), metadata=meta)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1, default=str))
+    atomic_write(out / "summary.json", dumps(summary, indent=1))
 
 
 def train_model(

@@ -20,12 +20,12 @@ numbers in ``docs/deblur.md``) and shipped as ``blurkit/assets/deblur_net.safete
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..._assets import asset_path
 from ..._checks import (
     ParameterError,
     ShapeError,
@@ -103,7 +103,7 @@ class DeblurNet(nn.Module):
 
 
 def _asset_path() -> Path:
-    return Path(str(resources.files("blurkit") / "assets" / DEBLUR_NET_ASSET))
+    return asset_path(DEBLUR_NET_ASSET)
 
 
 def load_deblur_net(path: str | Path | None = None, device="cpu") -> DeblurNet:
