@@ -76,7 +76,7 @@ PUBLIC = {
         "SUITES",
     ],
     "blurkit.io": ["read_image", "write_image", "iter_image_files", "ImageReadError"],
-    "blurkit.apply": ["blur_files"],
+    "blurkit.files": ["blur_files", "FilesResult", "map_image_files", "file_seed"],
 }
 
 

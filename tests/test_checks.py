@@ -38,7 +38,10 @@ def test_builders_share_the_dtype_rule():
     f32, f64 = torch.tensor([3.0]), torch.tensor([30.0], dtype=torch.float64)
     assert motion_kernel(f32, f64).dtype == torch.float64
     assert disk_kernel(f64).dtype == torch.float64
-    assert scatter_kernel(torch.tensor([0.2]), torch.tensor([4.0], dtype=torch.float64)).dtype == torch.float64
+    assert (
+        scatter_kernel(torch.tensor([0.2]), torch.tensor([4.0], dtype=torch.float64)).dtype
+        == torch.float64
+    )
 
 
 def test_size_rule_is_one_message():

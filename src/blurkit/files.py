@@ -1,8 +1,10 @@
-"""Blur image files: the Python side of ``blurkit blur``.
+"""Image files in, image files out: :func:`blur_files` (the Python side of ``blurkit blur``)
+and the file loop it shares with :func:`blurkit.defenses.deblur.deblur_files`
+(:func:`map_image_files`, returning a :class:`FilesResult`).
 
-Each file is read, blurred by a named corruption or a kernel spec, and written
-under the output folder with its name kept. A file that cannot be read (or
-holds NaN/inf pixels) is reported and skipped; the others are still written.
+Each file is read, transformed (blurred by a named corruption or a kernel spec, or
+restored) and written under the output folder with its name kept. A file that cannot be
+read (or holds NaN/inf pixels) is reported and skipped; the others are still written.
 """
 
 from __future__ import annotations
@@ -21,20 +23,16 @@ from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
 from .kernels import make_kernel, parse_kernel_spec
 
-__all__ = ["BlurFilesResult", "FilesResult", "blur_files", "file_seed", "map_image_files"]
+__all__ = ["FilesResult", "blur_files", "file_seed", "map_image_files"]
 
 
 @dataclass
 class FilesResult:
-    """What a file command did: ``written`` as (source, destination) pairs,
-    ``failed`` as (path, reason) pairs."""
+    """What a file command (:func:`blur_files`, ``deblur_files``) did: ``written`` as
+    (source, destination) pairs, ``failed`` as (path, reason) pairs."""
 
     written: list[tuple[Path, Path]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-#: the result of :func:`blur_files`
-BlurFilesResult = FilesResult
 
 
 def file_seed(seed: int, path: str | os.PathLike) -> int:

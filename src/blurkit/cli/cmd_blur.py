@@ -46,7 +46,7 @@ def blur_command(
     ),
 ) -> None:
     """Blur image files with a named corruption or an explicit kernel."""
-    from ..apply import blur_files
+    from ..files import blur_files
     from ..io import iter_image_files
 
     files = list(iter_image_files(images))

@@ -1,4 +1,6 @@
-"""Shared helpers of the measures: the one grayscale rule and the reduction option.
+"""What every measure does with its inputs and outputs: the input rule (:func:`prepare`,
+:func:`check_pair`, :func:`check_data_range`), the one grayscale rule (:func:`to_gray`)
+and the reduction option (:func:`reduce`, :func:`finish`).
 
 Grayscale rule: ITU-R BT.709 luma weights ``0.2125 R + 0.7154 G + 0.0721 B``
 applied to the [0, 1] values as they are (no gamma linearisation), exactly
