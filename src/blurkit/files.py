@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ._checks import BlurkitError, ParameterError, check_choice, check_finite
+from ._seeds import check_seed
 from .corruptions import corrupt, get_corruption
 from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
@@ -43,7 +44,7 @@ def file_seed(seed: int, path: str | os.PathLike) -> int:
     >>> file_seed(0, "a/cat.png") == file_seed(0, "b/cat.png")
     True
     """
-    return (int(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
+    return (check_seed(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
 
 
 def blur_files(
@@ -82,6 +83,7 @@ def blur_files(
     from .functional import BOUNDARIES
 
     check_choice(boundary, "boundary", BOUNDARIES)  # before any file, not once per file
+    check_seed(seed)
     k = None
     if corruption is not None:
         get_corruption(corruption)  # unknown names fail before any work

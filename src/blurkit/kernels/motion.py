@@ -41,7 +41,6 @@ image, :class:`MotionBlur` holds fixed settings; camera shake is sampled by
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -63,7 +62,7 @@ from .._checks import (
     float_dtype,
     trusted_values,
 )
-from .._seeds import check_seed
+from .._seeds import check_generators, make_generators
 from ..functional.conv import blur
 from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
 
@@ -329,22 +328,13 @@ class MotionBlur(nn.Module):
 
 
 def _generators(generator, seed, batch: int) -> list[torch.Generator | None]:
-    """One generator shared by the batch (``[g]``) or one per image."""
+    """One generator shared by the batch (``[g]``) or one per image (the seed rule of
+    :mod:`blurkit._seeds`)."""
     if generator is not None and seed is not None:
         raise ParameterError("seed: give either generator or seed, not both")
     if seed is not None:
-        return [torch.Generator().manual_seed(check_seed(seed))]
-    if generator is None or isinstance(generator, torch.Generator):
-        return [generator]
-    if isinstance(generator, Sequence) and all(isinstance(g, torch.Generator) for g in generator):
-        if len(generator) != batch:
-            raise ShapeError(
-                f"generator: expected 1 or {batch} generators (one per image), got {len(generator)}"
-            )
-        return list(generator)
-    raise DTypeError(
-        f"generator: expected a torch.Generator or a list of them, got {type(generator).__name__}"
-    )
+        return make_generators(seed, batch)
+    return check_generators(generator, batch)
 
 
 def _draw(gens, batch: int, fn, *shape: int) -> torch.Tensor:
@@ -398,7 +388,8 @@ def sample_shake_trajectory(
             trajectory's curliness depends on it).
         generator: a ``torch.Generator`` or one per trajectory (then trajectory
             ``i`` depends on generator ``i`` only). ``None`` uses torch's global RNG.
-        seed: an int, shorthand for ``generator=torch.Generator().manual_seed(seed)``.
+        seed: an int, shorthand for ``generator=torch.Generator().manual_seed(seed)``, or
+            one per trajectory (the seed rule of :mod:`blurkit._seeds`).
         device, dtype: of the result (it is computed in float64 on the CPU).
 
     Example:
