@@ -24,6 +24,14 @@ def shared_data_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def shared_data():
+    """:func:`shared_data_path` for tests (under ``--import-mode=importlib`` a test module
+    cannot import this conftest, so it asks for the fixture instead of copying the helper):
+    ``shared_data("levin", "im01_ker01.mat")`` is the path, or the test is skipped."""
+    return shared_data_path
+
+
 def _skimage_photos() -> dict[str, np.ndarray]:
     from skimage import data
 

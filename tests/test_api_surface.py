@@ -26,8 +26,8 @@ PUBLIC: dict[str, list[str]] = {
         EvalConfig evaluate functional kernels list_corruptions measure models
         ParameterError report robustness ShapeError SUITES UnsafeFileError
     """.split(),
-    "blurkit.apply": """
-        blur_files BlurFilesResult file_seed FilesResult map_image_files
+    "blurkit.files": """
+        blur_files file_seed FilesResult map_image_files
     """.split(),
     "blurkit.cli": """
         app console fail main
@@ -47,7 +47,7 @@ PUBLIC: dict[str, list[str]] = {
     """.split(),
     "blurkit.defenses.deblur": """
         blind_deblur BLIND_FAMILIES BlindDeblur deblur_files DEBLUR_METHODS DEBLUR_NET_ASSET
-        DeblurFilesResult DeblurFrontEnd DeblurNet deconvolve estimate_freeform_kernel
+        DeblurFrontEnd DeblurNet deconvolve estimate_freeform_kernel
         estimate_kernel FREEFORM_PRIORS hyper_laplacian_deconv load_deblur_net
         make_deblurrer NONBLIND_METHODS NonBlindDeblur richardson_lucy tv_deconv wiener
     """.split(),

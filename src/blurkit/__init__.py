@@ -16,13 +16,13 @@ __version__ = "0.1.0"
 #: subpackages and modules imported on first attribute access (``blurkit.measure``, ...,
 #: PEP 562), so that ``import blurkit`` stays as fast as the kernels and corruptions it
 #: loads eagerly; tests/test_api_surface.py fails if a public submodule is missing here.
-#: ``io``, ``cli`` and ``apply`` are in ``dir()`` but not in ``__all__``: a star import
+#: ``io``, ``cli`` and ``files`` are in ``dir()`` but not in ``__all__``: a star import
 #: should neither shadow the standard library's ``io`` nor load the command line
 _LAZY_SUBPACKAGES = (
-    "apply",
     "cli",
     "data",
     "defenses",
+    "files",
     "io",
     "measure",
     "models",

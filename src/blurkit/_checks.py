@@ -4,7 +4,7 @@ Every user-facing function validates its inputs through these helpers so that
 bad input raises a typed exception that names the parameter, says what was
 expected and what came. The checks read only shapes, dtypes and Python
 scalars: nothing here synchronises with a GPU on the hot path (value checks
-on tensors are opt-in through :func:`check_finite`).
+on tensors are the finite and kernel-value rules, skipped inside :class:`trusted_values`).
 
 Exceptions subclass the built-in ``ValueError`` / ``TypeError`` so callers that
 already catch those keep working, and :class:`BlurkitError` lets a caller catch
@@ -79,22 +79,29 @@ def _describe(x: object) -> str:
 
 
 def common_dtype(*values: object, dtype: torch.dtype | None = None) -> torch.dtype:
-    """The dtype of several parameters: ``dtype`` if given, else the widest floating
-    dtype among the tensors, else float32.
+    """The dtype rule for several parameters: ``dtype`` if given (by :func:`float_dtype`),
+    else the floating tensors among ``values`` promoted together (``torch.promote_types``),
+    else float32. Every kernel builder sets its working dtype through this.
 
     >>> common_dtype(1.0, torch.tensor([2.0], dtype=torch.float64))
     torch.float64
+    >>> common_dtype(torch.tensor([1.0]), torch.tensor([2.0], dtype=torch.float64))
+    torch.float64
+    >>> common_dtype(torch.tensor([1]), dtype=torch.int64)
+    torch.float32
     """
     if dtype is not None:
         return float_dtype(dtype)
-    found = [v.dtype for v in values if isinstance(v, torch.Tensor) and v.dtype.is_floating_point]
-    if not found:
-        return torch.float32
-    return max(found, key=lambda d: torch.finfo(d).bits)
+    out = None
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
+            out = v.dtype if out is None else torch.promote_types(out, v.dtype)
+    return torch.float32 if out is None else out
 
 
 def float_dtype(dtype: torch.dtype | None) -> torch.dtype:
-    """The dtype rule: floating inputs keep their dtype; anything else becomes float32.
+    """The dtype rule for one value: floating dtypes are kept; anything else (``None``,
+    integers, bool) becomes float32. :func:`common_dtype` applies it to several parameters.
 
     >>> float_dtype(torch.float64)
     torch.float64
@@ -190,13 +197,6 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ParameterError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
     return value
-
-
-def check_finite(x: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Raise if ``x`` holds NaN or infinite values (synchronises; use at I/O boundaries)."""
-    if not bool(torch.isfinite(x).all()):
-        raise ParameterError(f"{name}: contains NaN or infinite values")
-    return x
 
 
 def as_param(
@@ -344,9 +344,10 @@ KERNEL_NEGATIVE_TOLERANCE = 1e-6
 
 __all__ += [
     "KERNEL_NEGATIVE_TOLERANCE",
+    "MAX_ITERATIONS",
     "check_images",
-    "check_finite_image",
     "check_kernel_values",
+    "check_psf",
     "check_nonempty",
     "trusted_values",
 ]
@@ -355,7 +356,7 @@ _TRUSTED = __import__("contextvars").ContextVar("blurkit_trusted_values", defaul
 
 
 class trusted_values:  # noqa: N801  (used as a context manager, like torch.no_grad)
-    """Context in which :func:`check_finite_image` and :func:`check_kernel_values` do nothing.
+    """Context in which :func:`check_finite` and :func:`check_kernel_values` do nothing.
 
     For blurkit's own internal calls after a user-facing function has checked its inputs
     (a corruption calling the blur engine, a product convolution looping over its kernels):
@@ -380,12 +381,18 @@ def check_nonempty(x: torch.Tensor, name: str = "images") -> torch.Tensor:
     return x
 
 
-def check_finite_image(x: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Raise :class:`ParameterError` if ``x`` holds NaN or infinite values.
+def check_finite(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """The finite rule, for images and for parameter maps alike: NaN or infinite values
+    raise :class:`ParameterError`, which says how many there are.
 
     One pass over the data (a sum, whose result is finite exactly when every value is,
     unless it overflows; then an exact count), one synchronisation on a GPU. Skipped inside
     :class:`trusted_values`.
+
+    >>> check_finite(torch.tensor([[float("nan"), 0.0]]))
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: images: expected finite values, got 1 NaN or infinite value(s) among 2 (shape (1, 2))
     """
     if _TRUSTED.get() or x.numel() == 0:
         return x
@@ -404,20 +411,26 @@ def check_finite_image(x: torch.Tensor, name: str = "images") -> torch.Tensor:
 
 def check_images(x: object, name: str = "images", *, finite: bool = True):
     """:func:`check_image` plus the degenerate-input policy: no zero-size channel or spatial
-    axis (:class:`ShapeError`), and finite values (:class:`ParameterError`) unless
-    ``finite=False``. Returns ``(x4, single)`` like :func:`check_image`."""
+    axis (:class:`ShapeError`, :func:`check_nonempty`), and finite values
+    (:class:`ParameterError`, :func:`check_finite`) unless ``finite=False``.
+    Returns ``(x4, single)`` like :func:`check_image`."""
     x4, single = check_image(x, name)
     check_nonempty(x4, name)
     if finite:
-        check_finite_image(x4, name)
+        check_finite(x4, name)
     return x4, single
 
 
 def check_kernel_values(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
     """The PSF value rule: finite, non-negative (up to :data:`KERNEL_NEGATIVE_TOLERANCE`
-    relative rounding) and not all zero, per kernel (batch item and channel).
+    relative rounding) and a positive finite sum, per kernel (batch item and channel).
 
     Raises :class:`ParameterError` naming what is wrong. Skipped inside :class:`trusted_values`.
+
+    >>> check_kernel_values(torch.zeros(1, 1, 3, 3))
+    Traceback (most recent call last):
+    ...
+    blurkit._checks.ParameterError: kernels: expected every kernel to have a positive sum, got a kernel summing to 0
     """
     if _TRUSTED.get() or k.numel() == 0:
         return k
@@ -433,80 +446,38 @@ def check_kernel_values(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
             f"{name}: expected non-negative values (a point-spread function), got a minimum of "
             f"{float(low.min()):.3g}; use blurkit.functional.convolve for signed filters"
         )
-    if not bool((flat.sum(-1) > 0).all()):
+    total = flat.sum(-1)
+    if not bool(((total > 0) & torch.isfinite(total)).all()):
+        worst = float(total.min()) if bool(torch.isfinite(total).all()) else math.inf
         raise ParameterError(
-            f"{name}: expected every kernel to have a positive sum, got an all-zero kernel"
+            f"{name}: expected every kernel to have a positive sum, got a kernel summing to "
+            f"{worst:g}"
         )
     return k
 
 
-# --- measure / deblur checks
-# (value checks of the measures, deblurrers and random augmentations; each synchronises
-# once with the device, which is small next to the work that follows)
+def check_psf(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
+    """:func:`check_kernel_values`, then each kernel normalised to sum 1 (the kernel rule
+    of the deconvolutions: a blur keeps the image's mean, so a kernel of another sum is the
+    same PSF in other units).
+
+    >>> check_psf(torch.ones(1, 1, 3, 3)).sum().item()
+    1.0
+    """
+    check_kernel_values(k, name)
+    return k / k.sum((-2, -1), keepdim=True)
+
+
+# --- measure / deblur limits
 
 #: the most iterations an iterative method runs (Richardson-Lucy's ``num_iter``, the
 #: half-quadratic continuation steps and ``inner_iter`` of the TV / hyper-Laplacian MAP):
 #: past a few hundred they only amplify noise, and 10**9 would run for days
 MAX_ITERATIONS = 10_000
 
-
-def check_image_values(x: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """The non-finite rule of the measures and deblurrers: NaN or infinite pixels raise
-    :class:`ParameterError` (one reduction and one device synchronisation).
-
-    >>> check_image_values(torch.tensor([[float("nan")]]))
-    Traceback (most recent call last):
-    ...
-    blurkit._checks.ParameterError: images: expected finite pixel values, got NaN or inf at 1 of 1 pixels
-    """
-    if x.numel():
-        bad = ~torch.isfinite(x)
-        if bool(bad.any()):
-            raise ParameterError(
-                f"{name}: expected finite pixel values, got NaN or inf at "
-                f"{int(bad.sum())} of {x.numel()} pixels"
-            )
-    return x
-
-
-def check_nonempty_image(x: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Zero-size height or width raises :class:`ShapeError` (an empty *batch* is allowed)."""
-    if x.shape[-2] < 1 or x.shape[-1] < 1:
-        raise ShapeError(
-            f"{name}: expected height and width >= 1, got {tuple(x.shape[-2:])} "
-            f"(shape {tuple(x.shape)})"
-        )
-    return x
-
-
-def check_psf(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
-    """The kernel rule of the deconvolutions: every kernel must be finite, non-negative
-    (up to rounding: entries above ``-1e-6`` times its largest one) and have a positive
-    finite sum; it comes back normalised to sum 1 per kernel (a blur keeps the image's
-    mean, so a kernel of another sum is the same PSF in other units).
-
-    >>> check_psf(torch.ones(1, 1, 3, 3)).sum().item()
-    1.0
-    >>> check_psf(torch.zeros(1, 1, 3, 3))
-    Traceback (most recent call last):
-    ...
-    blurkit._checks.ParameterError: kernels: expected kernels with a positive sum, got a kernel summing to 0
-    """
-    if not bool(torch.isfinite(k).all()):
-        raise ParameterError(f"{name}: expected finite kernel values, got NaN or inf")
-    flat = k.detach().flatten(-2)
-    peak = flat.abs().amax(-1, keepdim=True)
-    if bool((flat < -1e-6 * peak).any()):
-        raise ParameterError(
-            f"{name}: expected non-negative kernels (a PSF), got a minimum of {float(flat.min()):g}"
-        )
-    total = k.sum((-2, -1), keepdim=True)
-    if not bool(torch.isfinite(total).all()) or bool((total <= 0).any()):
-        worst = float(total.detach().min()) if bool(torch.isfinite(total).all()) else math.inf
-        raise ParameterError(
-            f"{name}: expected kernels with a positive sum, got a kernel summing to {worst:g}"
-        )
-    return k / total
-
-
-__all__ += ["MAX_ITERATIONS", "check_image_values", "check_nonempty_image", "check_psf"]
+# Former names of the rules above, still imported by defenses/random_blur.py and
+# defenses/augment.py (being reorganised in another branch); not part of __all__.
+# TODO: drop once those modules import check_finite / check_nonempty.
+check_image_values = check_finite
+check_nonempty_image = check_nonempty
+check_finite_image = check_finite

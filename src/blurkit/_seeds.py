@@ -23,7 +23,15 @@ import torch
 
 from ._checks import DTypeError, ParameterError, ShapeError, _describe
 
-__all__ = ["SEED_MODULUS", "check_seed", "check_seeds", "make_generators", "fresh_seed"]
+__all__ = [
+    "SEED_MODULUS",
+    "check_seed",
+    "check_seeds",
+    "make_generator",
+    "make_generators",
+    "check_generators",
+    "fresh_seed",
+]
 
 SEED_MODULUS = 2**64
 
@@ -85,3 +93,38 @@ def make_generators(seed: object, batch: int, name: str = "seed") -> list[torch.
     if isinstance(s, int):
         return [torch.Generator().manual_seed(s)]
     return [torch.Generator().manual_seed(v) for v in s]
+
+
+def make_generator(seed: object, name: str = "seed", device=None) -> torch.Generator:
+    """One generator from one seed by the seed rule (``torch.Generator(device)`` seeded with
+    :func:`check_seed` ``(seed)``): the same numbers as ``manual_seed(seed)`` for every valid
+    seed below 2**64.
+
+    >>> bool(torch.equal(torch.rand(2, generator=make_generator(3)),
+    ...                  torch.rand(2, generator=torch.Generator().manual_seed(3))))
+    True
+    """
+    return torch.Generator(device=device).manual_seed(check_seed(seed, name))
+
+
+def check_generators(
+    generator: object, batch: int, name: str = "generator"
+) -> list[torch.Generator | None]:
+    """A ``generator=`` argument as a list: ``[generator]`` for ``None`` (torch's global
+    generator) or one shared ``torch.Generator``, or the list of one generator per image
+    (exactly ``batch`` of them).
+
+    >>> len(check_generators(None, 3)), len(check_generators([torch.Generator()] * 3, 3))
+    (1, 3)
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return [generator]
+    if isinstance(generator, Sequence) and all(isinstance(g, torch.Generator) for g in generator):
+        if len(generator) != batch:
+            raise ShapeError(
+                f"{name}: expected 1 or {batch} generators (one per image), got {len(generator)}"
+            )
+        return list(generator)
+    raise DTypeError(
+        f"{name}: expected a torch.Generator or a list of them, got {type(generator).__name__}"
+    )

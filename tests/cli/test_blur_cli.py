@@ -9,8 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from blurkit import ParameterError
-from blurkit.apply import blur_files
 from blurkit.cli import app
+from blurkit.files import blur_files
 from blurkit.io import read_image
 
 runner = CliRunner()

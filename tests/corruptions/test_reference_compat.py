@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,21 +33,6 @@ from skimage.metrics import structural_similarity  # noqa: E402
 
 import blurkit  # noqa: E402
 from blurkit.corruptions import imagenet_c as ic  # noqa: E402
-
-_SHARED = Path(
-    os.environ.get(
-        "BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-).resolve()
-
-
-def shared_data_path(*parts: str) -> Path:
-    """Path under ../shared/data, or skip (copy of the conftest helper; importlib mode)."""
-    p = _SHARED.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
-    return p
-
 
 PSNR_MIN = 60.0  # acceptance is 40 dB; see the module docstring
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -167,10 +150,10 @@ def test_cifar_matches_reference_32(name, natural32):
     )
 
 
-def _cifar_test_images(n: int) -> np.ndarray:
+def _cifar_test_images(shared_data, n: int) -> np.ndarray:
     from PIL import Image
 
-    path = shared_data_path("cifar10", "cifar10-test.tar.gz")
+    path = shared_data("cifar10", "cifar10-test.tar.gz")
     out = []
     with tarfile.open(path) as tar:
         for member in tar:
@@ -182,19 +165,19 @@ def _cifar_test_images(n: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _imagenet_sample(n: int) -> np.ndarray:
+def _imagenet_sample(shared_data, n: int) -> np.ndarray:
     from PIL import Image
 
-    root = shared_data_path("imagenet-sample", "dev")
+    root = shared_data("imagenet-sample", "dev")
     files = sorted(root.rglob("*.JPEG")) + sorted(root.rglob("*.jpg"))
     out = [np.asarray(Image.open(f).convert("RGB"))[16:240, 16:240] for f in files[:n]]
     return np.stack(out)
 
 
 @pytest.mark.parametrize("name", DETERMINISTIC)
-def test_matches_reference_on_shared_data(name):
-    _check_psnr(name, _cifar_test_images(4), "cifar-10-c", angles=(17.0,))
-    _check_psnr(name, _imagenet_sample(1), "imagenet-c", angles=(-21.0,))
+def test_matches_reference_on_shared_data(name, shared_data):
+    _check_psnr(name, _cifar_test_images(shared_data, 4), "cifar-10-c", angles=(17.0,))
+    _check_psnr(name, _imagenet_sample(shared_data, 1), "imagenet-c", angles=(-21.0,))
 
 
 # ------------------------------------------------------------- glass
@@ -262,7 +245,7 @@ def test_glass_ssim_statistic_matches_reference(photos_uint8):
         assert max(abs(g) for g in gaps) <= 0.01, f"{preset}: SSIM gaps {gaps}"
 
 
-def test_glass_ssim_statistic_on_cifar_test_images():
-    imgs = _cifar_test_images(60)
+def test_glass_ssim_statistic_on_cifar_test_images(shared_data):
+    imgs = _cifar_test_images(shared_data, 60)
     gaps = _glass_ssim_gaps(imgs, "cifar-10-c")
     assert max(abs(g) for g in gaps) <= 0.01, f"SSIM gaps {gaps}"

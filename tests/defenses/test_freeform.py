@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,19 +19,6 @@ from blurkit.defenses.deblur import (
 from blurkit.defenses.deblur import freeform as ff
 from blurkit.kernels import camera_shake_kernel
 from blurkit.measure import compare_up_to_shift, error_ratio
-
-SHARED_DATA = Path(
-    os.environ.get(
-        "BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-).resolve()
-
-
-def shared_data_path(*parts: str) -> Path:  # as tests/conftest.py (importlib mode: copied)
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
-    return p
 
 
 def _camera(size: int = 128) -> torch.Tensor:
@@ -155,10 +139,10 @@ def test_cli_blind_uses_the_free_form_estimate(tmp_path):
     assert r.exit_code == 2 and "kernel-size" in r.output
 
 
-def test_levin_real_shake_error_ratio():
+def test_levin_real_shake_error_ratio(shared_data):
     from scipy.io import loadmat
 
-    d = loadmat(shared_data_path("levin", "im02_ker03.mat"))
+    d = loadmat(shared_data("levin", "im02_ker03.mat"))
     t = lambda a: torch.from_numpy(a).float()[None, None]  # noqa: E731
     x, y, k = t(d["x"]), t(d["y"]), t(d["f"]).flip(-2, -1)
     est = estimate_freeform_kernel(y)  # measured 2.0 (the box chosen: 31 px)

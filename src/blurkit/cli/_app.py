@@ -202,6 +202,28 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def run_on_files(images, label: str, run, *, progress_for_one: bool = True):
+    """The loop of the file commands (``blur``, ``deblur``, ``measure``): expand ``images``
+    (files and folders) to image files, fail when there are none, and call
+    ``run(files, on_file)`` under a progress bar ``label`` that ``on_file`` advances; a
+    :class:`~blurkit.BlurkitError` becomes a one-line error. Returns what ``run`` returns."""
+    from rich.progress import Progress
+
+    from .._checks import BlurkitError
+    from ..io import iter_image_files
+
+    files = list(iter_image_files(images))
+    if not files:
+        fail("no image files found")
+    try:
+        disable = not progress_for_one and len(files) < 2
+        with Progress(console=console, transient=True, disable=disable) as progress:
+            task = progress.add_task(label, total=len(files))
+            return run(files, lambda _p: progress.advance(task))
+    except BlurkitError as e:
+        fail(str(e))
+
+
 def report_files(result, out) -> None:
     """Print what a file command wrote and which files failed; exit 1 if any failed."""
     from ..io import display_path

@@ -11,13 +11,12 @@ measures the fixed families at the same budget for comparison. ``--critical`` al
 from __future__ import annotations
 
 import csv
-import json
-import math
 from pathlib import Path
 
 import typer
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
@@ -30,20 +29,6 @@ from ._model_options import (
     model_kwargs,
 )
 from ._options import device_option, float_list, nonneg_int, positive_int
-
-
-def _jsonable(v):
-    import torch
-
-    if isinstance(v, torch.Tensor):
-        v = v.tolist()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -161,7 +146,7 @@ def run_attack(
         "budgets": per_budget,
         "critical": crit,
     }
-    (out / "attack_summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+    (out / "attack_summary.json").write_text(dumps(summary, indent=2))
     return summary
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 
-from .._checks import BlurkitError
-from ._app import app, console, fail, report_files
+from ._app import app, report_files, run_on_files
 from ._options import finite_float, nonneg_int
 
 
@@ -46,26 +44,21 @@ def blur_command(
     ),
 ) -> None:
     """Blur image files with a named corruption or an explicit kernel."""
-    from ..apply import blur_files
-    from ..io import iter_image_files
+    from ..files import blur_files
 
-    files = list(iter_image_files(images))
-    if not files:
-        fail("no image files found")
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("blurring", total=len(files))
-            result = blur_files(
-                files,
-                out,
-                corruption=corruption,
-                severity=severity,
-                preset=preset,
-                seed=seed,
-                kernel=kernel,
-                boundary=boundary,
-                on_file=lambda _p: progress.advance(task),
-            )
-    except BlurkitError as e:
-        fail(str(e))
+    result = run_on_files(
+        images,
+        "blurring",
+        lambda files, on_file: blur_files(
+            files,
+            out,
+            corruption=corruption,
+            severity=severity,
+            preset=preset,
+            seed=seed,
+            kernel=kernel,
+            boundary=boundary,
+            on_file=on_file,
+        ),
+    )
     report_files(result, out)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail
 
 
@@ -53,7 +52,7 @@ def compare_features_command(
     except BlurkitError as e:
         fail(str(e))
     if fmt == "json":
-        typer.echo(json.dumps(rows, indent=1))
+        typer.echo(dumps(rows, indent=1))
         return
     from rich.table import Table
 

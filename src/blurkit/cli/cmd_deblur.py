@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 
-from .._checks import BlurkitError
-from ._app import app, console, fail, report_files
+from ._app import app, fail, report_files, run_on_files
 from ._options import finite_float, positive_int
 
 
@@ -59,7 +57,6 @@ def deblur_command(
     weights: Path = typer.Option(None, help="--method learned: weights file (default bundled)."),
 ) -> None:
     """Deblur image files with a known kernel (non-blind) or without one (blind, learned)."""
-    from ..io import iter_image_files
 
     params: dict = {}
     if method == "blind":
@@ -84,22 +81,13 @@ def deblur_command(
             if target not in ((applies,) if isinstance(applies, str) else applies):
                 fail(f"--{key.replace('num_iter', 'iterations')}: does not apply to {target!r}")
             params[key] = value
-    files = list(iter_image_files(images))
-    if not files:
-        fail("no image files found")
     from ..defenses.deblur import deblur_files
 
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("deblurring", total=len(files))
-            result = deblur_files(
-                files,
-                out,
-                method,
-                kernel=kernel,
-                on_file=lambda _p: progress.advance(task),
-                **params,
-            )
-    except BlurkitError as e:
-        fail(str(e))
+    result = run_on_files(
+        images,
+        "deblurring",
+        lambda files, on_file: deblur_files(
+            files, out, method, kernel=kernel, on_file=on_file, **params
+        ),
+    )
     report_files(result, out)

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
@@ -411,18 +412,6 @@ _SUMMARY_KEYS = (
 )
 
 
-def _clean_json(v):
-    import math
-
-    if isinstance(v, dict):
-        return {str(k): _clean_json(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean_json(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 def _print_summary(r, seconds: float, fmt: str = "table") -> None:
     """Print the summary on stdout as a table, JSON (``summary.json``'s content) or CSV
     (one row per model, fractions); where the results are goes to stderr."""
@@ -432,9 +421,7 @@ def _print_summary(r, seconds: float, fmt: str = "table") -> None:
     from rich.table import Table
 
     if fmt == "json":
-        import json
-
-        sys.stdout.write(json.dumps(_clean_json(r.summary), indent=1) + "\n")
+        sys.stdout.write(dumps(r.summary, indent=1) + "\n")
     elif fmt == "csv":
         import csv
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail
 
 
@@ -62,7 +62,7 @@ def fit_command(
     if out is not None:
         write_image(out, kernel_sheet(fits))
     if fmt == "json":
-        typer.echo(json.dumps({"families": [f.as_dict() for f in fits], "shift": shift}))
+        typer.echo(dumps({"families": [f.as_dict() for f in fits], "shift": shift}))
         return
     if any(shift):
         console.print(f"aligned: the capture is displaced by (dy, dx) = {tuple(shift)} px")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from .._checks import BlurkitError
-from ._app import app, console, fail
+from .._json import dumps
+from ._app import app, console, fail, run_on_files
 from ._options import finite_float
 
 
@@ -59,7 +58,6 @@ def measure_command(
     list_: bool = typer.Option(False, "--list", help="List the measures and exit."),
 ) -> None:
     """Measure how blurry image files are; unreadable files are reported and skipped."""
-    from ..io import iter_image_files
     from ..measure import METRICS
     from ..measure.files import blurrier_is_higher, measure_files
 
@@ -80,21 +78,14 @@ def measure_command(
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         fail(f"--metrics: unknown {unknown}; choose from {list(METRICS)}")
-    files = list(iter_image_files(images))
-    if not files:
-        fail("no image files found")
-    try:
-        with Progress(console=console, transient=True, disable=len(files) < 2) as progress:
-            task = progress.add_task("measuring", total=len(files))
-            res = measure_files(
-                files,
-                names,
-                estimate=estimate,
-                reference=reference,
-                on_file=lambda _p: progress.advance(task),
-            )
-    except BlurkitError as e:
-        fail(str(e))
+    res = run_on_files(
+        images,
+        "measuring",
+        lambda files, on_file: measure_files(
+            files, names, estimate=estimate, reference=reference, on_file=on_file
+        ),
+        progress_for_one=False,
+    )
     for path, reason in res.skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
     key = sort or (res.columns[0] if res.columns else None)
@@ -144,20 +135,9 @@ def measure_command(
 
 def _render(rows, columns, fmt, skipped):
     if fmt == "json":
-        clean = [
-            {
-                c: (None if isinstance(r.get(c), float) and not math.isfinite(r[c]) else r.get(c))
-                for c in columns
-            }
-            for r in rows
-        ]
-        return (
-            json.dumps(
-                {"results": clean, "skipped": [{"path": p, "reason": m} for p, m in skipped]},
-                indent=2,
-            )
-            + "\n"
-        )
+        results = [{c: r.get(c) for c in columns} for r in rows]
+        skipped_rows = [{"path": p, "reason": m} for p, m in skipped]
+        return dumps({"results": results, "skipped": skipped_rows}, indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, fail
 
 
@@ -34,7 +33,7 @@ def models_command(
     except BlurkitError as e:
         fail(str(e))
     if fmt == "json":
-        typer.echo(json.dumps(infos, indent=2))
+        typer.echo(dumps(infos, indent=2))
         return
     from rich.console import Console
     from rich.table import Table

@@ -8,12 +8,12 @@ global batch (``DistributedDataParallel``, gloo on CPU).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from .._checks import BlurkitError
+from .._json import dumps
 from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
@@ -202,7 +202,7 @@ def train_command(
             fail(str(e))
     if rank0:
         keys = ("method", "epochs", "images", "loss", "train_acc", "seconds", "world")
-        console.print(json.dumps({k: summary.get(k) for k in keys}), highlight=False)
+        console.print(dumps({k: summary.get(k) for k in keys}), highlight=False)
         console.print(f"wrote {Path(out) / 'model.pt'}", highlight=False)
     import torch.distributed as dist
 

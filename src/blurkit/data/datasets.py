@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._assets import asset_path
 from .._checks import ParameterError
 from ..models.wrappers import pil_to_tensor
 from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
@@ -49,7 +50,8 @@ __all__ = [
     "SAMPLE_PATH",
 ]
 
-SAMPLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "cifar10-sample.tar.gz"
+#: the bundled CIFAR-10 sample archive
+SAMPLE_PATH = asset_path("cifar10-sample.tar.gz")
 
 Preprocess = Callable[[object], torch.Tensor]
 

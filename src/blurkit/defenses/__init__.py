@@ -1,5 +1,7 @@
-"""Defences against blur: random blur augmentations (more to come: adversarial blur
-training, blur-consistency loss, deblurring front-ends)."""
+"""Defences against blur: random blur augmentations (:class:`RandomBlur` and the
+per-family transforms), adversarial blur training (:class:`KernelAdversary`), the
+blur-consistency loss (:func:`consistency_loss`) and deblurring front-ends
+(:mod:`blurkit.defenses.deblur`)."""
 
 from . import deblur  # noqa: F401  (deblurring front-ends)
 from .adversarial import KernelAdversary

@@ -44,6 +44,9 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import ParameterError
+from .._json import dumps
+from .._seeds import fresh_seed, make_generator
+from ..data.datasets import SAMPLE_PATH
 from ..models.architectures import ARCHITECTURES
 from ..models.trained import build_model, load_trained
 from .adversarial import KernelAdversary
@@ -169,14 +172,14 @@ class AdversarialStep:
         m = round(self.adversary.fraction * b)
         mask = torch.zeros(b, dtype=torch.bool)
         mask[torch.randperm(b, generator=gen)[:m]] = True
-        seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        seed = fresh_seed(gen)
         xs, ys = x[info.local], y[info.local]
         x_adv, st = self.adversary.perturb(
             info.module,
             xs,
             ys,
             mask=mask[info.local],
-            generator=torch.Generator().manual_seed(seed),
+            generator=make_generator(seed),
             indices=info.indices[info.local],
         )
         if st["ssim"].numel():
@@ -253,7 +256,7 @@ def make_method(
 
 
 def _sample_archive() -> Path:
-    return Path(__file__).resolve().parents[1] / "assets" / "cifar10-sample.tar.gz"
+    return SAMPLE_PATH
 
 
 def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -420,7 +423,7 @@ def _save_outputs(clf, out: Path, method: str, summary: dict) -> None:
             if not k.endswith("num_batches_tracked")
         }
         save_file(sd, str(out / "model.safetensors"), metadata=meta)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1, default=str))
+    atomic_write(out / "summary.json", dumps(summary, indent=1))
 
 
 def train_model(
@@ -484,7 +487,7 @@ def train_model(
         out.mkdir(parents=True, exist_ok=True)
     images, labels, classes = arrays if arrays is not None else load_training_arrays(data, cache)
     if limit:
-        g = torch.Generator().manual_seed(seed)
+        g = make_generator(seed)
         pick = torch.randperm(len(images), generator=g)[:limit].sort().values
         images, labels = images[pick], labels[pick]
     if len(images) < batch_size:

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from .._checks import ParameterError
+from .._json import dumps
 from .methods import METHODS, load_trained, load_training_arrays, train_model
 
 __all__ = ["run_study", "ArrayDataset", "FAMILY_TWINS"]
@@ -280,7 +281,7 @@ def run_study(
     # as summary.json does; the tables below still print it as "inf"
     atomic_write(
         out / "study.json",
-        json.dumps(_finite_or_null(study), indent=1, default=str, allow_nan=False),
+        dumps(study, indent=1),
     )
     _write_tables(out, study, corrs)
     return study
@@ -312,17 +313,6 @@ def _latent_columns(models, ds, out, corrs, severities, seed, n_images) -> dict:
             cols[m]["blur_cosine"] = e.get("mean_cosine")
             cols[m]["blur_knn_accuracy"] = e.get("mean_knn_accuracy")
     return cols
-
-
-def _finite_or_null(obj):
-    """``obj`` with every non-finite float replaced by ``None`` (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(v) for v in obj]
-    return obj
 
 
 def _columns(study: dict, corrs) -> list[tuple[str, str, bool]]:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import ParameterError, UnsafeFileError
+from .._seeds import make_generator
 
 __all__ = [
     "TrainConfig",
@@ -288,7 +289,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: one_cycle(s, total, config.warmup, config.final_lr_frac)
     )
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = make_generator(config.seed)
     start_epoch, history, seconds = 0, [], 0.0
     if checkpoint is not None and os.path.exists(checkpoint):
         state = load_checkpoint(checkpoint)

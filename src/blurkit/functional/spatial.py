@@ -330,7 +330,8 @@ def depth_blur(
     else:
         t = torch.linspace(0, 1, levels, device=r.device, dtype=r.dtype)
         radii = lo[:, None] + (hi - lo)[:, None] * t  # (B', K)
-        step = ((hi - lo) / (levels - 1)).clamp_min(1e-12)
+        # 1e-12 keeps a flat map from 0 / 0; it underflows to 0 in float16, hence finfo.tiny
+        step = ((hi - lo) / (levels - 1)).clamp_min(max(1e-12, torch.finfo(r.dtype).tiny))
         u = ((r - lo[:, None, None, None]) / step[:, None, None, None]).clamp(0, levels - 1)
         j = torch.arange(levels, device=r.device, dtype=r.dtype)[None, :, None, None]
         weights = (1 - (u - j).abs()).clamp_min(0)  # (B', K, H, W), sums to 1

@@ -43,13 +43,7 @@ def odd_size(half_width: float, name: str = "size") -> int:
         raise ParameterError(
             f"{name}: the kernel would be wider than {MAX_AUTO_SIZE} pixels (got a half-width of {hw:g}); check the parameter's units"
         )
-    n = 2 * int(math.ceil(max(hw, 0.0))) + 1
-    if n > MAX_AUTO_SIZE:
-        raise ParameterError(
-            f"{name}: the kernel would be {n}x{n} pixels (limit {MAX_AUTO_SIZE}); "
-            "check the parameter's units"
-        )
-    return n
+    return check_size(2 * int(math.ceil(max(hw, 0.0))) + 1, name, limit=MAX_AUTO_SIZE)
 
 
 def _param_max(t: torch.Tensor, default: float = 0.0) -> float:

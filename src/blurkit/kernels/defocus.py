@@ -56,6 +56,7 @@ from .._checks import (
     check_images,
     check_scalar,
     check_size,
+    common_dtype,
     trusted_values,
 )
 from ..functional.conv import blur, blur_separable
@@ -73,27 +74,6 @@ __all__ = [
 # below this radius the kernel is a delta anyway (only the centre pixel is covered);
 # clamping keeps the normalisation away from 0 / 0 at radius 0
 _MIN_RADIUS = 1e-3
-
-
-def _dtype_of(*values, dtype=None):
-    """The dtype rule for builders: an explicit dtype wins, else floating tensors among the
-    parameters set it (promoted), else float32 (via ``as_param``)."""
-    if dtype is not None:
-        return dtype
-    found = [v.dtype for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
-    out = None
-    for d in found:
-        out = d if out is None else torch.promote_types(out, d)
-    return out
-
-
-def _check_size(size, name: str = "size") -> int:
-    return check_size(size, name)
-
-
-def _ceil(v: float) -> float:
-    # math.ceil that lets an infinite or huge value through to odd_size's typed limit
-    return float(math.ceil(v)) if abs(v) < 2**53 else v
 
 
 def _work_dtype(dtype: torch.dtype, device: torch.device) -> torch.dtype:
@@ -139,9 +119,9 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
         >>> round(float(a.sum()), 6) == round(math.pi * 0.25, 6)
         True
     """
-    r = as_param(radius, "radius", device=device, dtype=_dtype_of(radius, dtype=dtype), low=0.0)
+    r = as_param(radius, "radius", device=device, dtype=common_dtype(radius, dtype=dtype), low=0.0)
     if size is None:
-        size = odd_size(_ceil(_param_max(r) - 0.5), "radius")
+        size = odd_size(_param_max(r) - 0.5, "radius")
     # up to 4097: the optics builders sample their pupil on grids this large
     size = check_size(size, limit=4097)
     check_allocation("size", (r.shape[0], size + 1, size + 1), itemsize=8)
@@ -267,7 +247,7 @@ def lens_blur_radius(
         44.52
     """
     args = (focal_length_mm, f_number, focus_distance_m, object_distance_m, pixel_pitch_um)
-    dtype = _dtype_of(*args)
+    dtype = common_dtype(*args)
     device = next((t.device for t in args if isinstance(t, torch.Tensor)), None)
     f = as_param(
         focal_length_mm, "focal_length_mm", device=device, dtype=dtype, low=0.0, low_inclusive=False
@@ -370,7 +350,7 @@ def imagenet_c_disk_kernel(
         >>> imagenet_c_disk_kernel([3.0, 10.0], 0.5).shape  # padded to the largest
         torch.Size([2, 1, 21, 21])
     """
-    dtype = _dtype_of(radius, alias_blur, dtype=dtype)
+    dtype = common_dtype(radius, alias_blur, dtype=dtype)
     r = as_param(radius, "radius", device=device, dtype=dtype, low=0.0)
     a = as_param(alias_blur, "alias_blur", device=r.device, dtype=r.dtype, low=0.0)
     b = _batch_of(r.shape[0], a.shape[0])

@@ -41,7 +41,6 @@ image, :class:`MotionBlur` holds fixed settings; camera shake is sampled by
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -59,10 +58,11 @@ from .._checks import (
     check_int,
     check_scalar,
     check_size,
+    common_dtype,
     float_dtype,
     trusted_values,
 )
-from .._seeds import check_seed
+from .._seeds import check_generators, make_generators
 from ..functional.conv import blur
 from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
 
@@ -81,12 +81,6 @@ _PROFILES = ("uniform", "imagenet-c")
 #: the most time steps a shake trajectory may have (the reference uses 2000; each step is
 #: one pass of a Python loop, so this also bounds the time a call can take)
 MAX_SHAKE_STEPS = 100_000
-
-
-def _check_size(size, name: str = "size") -> int | None:
-    if size is None:
-        return None
-    return check_size(size, name)
 
 
 def _splat(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tensor:
@@ -111,21 +105,6 @@ def _splat(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tens
     out = torch.zeros(b, size * size, dtype=w.dtype, device=w.device)
     out = out.scatter_add(1, idx, w)
     return out.reshape(b, 1, size, size)
-
-
-def _ceil(v: float) -> float:
-    # math.ceil that lets an infinite or huge value through to odd_size's typed limit
-    return float(math.ceil(v)) if abs(v) < 2**53 else v
-
-
-def _param_dtype(dtype, *values):
-    """Requested dtype, else that of the first floating tensor parameter (else float32)."""
-    if dtype is not None:
-        return dtype
-    for v in values:
-        if isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
-            return v.dtype
-    return None
 
 
 def _normalise(k: torch.Tensor) -> torch.Tensor:
@@ -218,10 +197,10 @@ def motion_kernel(
         True
     """
     check_choice(profile, "profile", _PROFILES)
-    size = _check_size(size)
+    size = None if size is None else check_size(size)
     if device is None:
         device = next((v.device for v in (length, angle) if isinstance(v, torch.Tensor)), None)
-    dtype = _param_dtype(dtype, length, angle, sigma)
+    dtype = common_dtype(length, angle, sigma, dtype=dtype)
     ln = as_param(length, "length", device=device, dtype=dtype, low=0.0)
     th = as_param(angle, "angle", device=ln.device, dtype=ln.dtype)
     b = _batch_of(ln.shape[0], th.shape[0])
@@ -235,7 +214,7 @@ def motion_kernel(
                 "sigma: only used by profile='imagenet-c'; got a value with 'uniform'"
             )
         if size is None:
-            size = odd_size(_ceil(lmax / 2), "length")
+            size = odd_size(lmax / 2, "length")
         check_allocation("length", (b, size, size, 8), itemsize=ln.element_size())
         return _normalise(_segment_kernel(ln, rad, size))
     else:
@@ -247,7 +226,7 @@ def motion_kernel(
             sigma, "sigma", b, device=ln.device, dtype=ln.dtype, low=0.0, low_inclusive=False
         ).clamp_min(1e-6)  # below, sigma^2 underflows (0 / 0 at the centre); weights unchanged
         if size is None:
-            size = odd_size(_ceil(lmax), "length")
+            size = odd_size(lmax, "length")
         # points farther than the kernel's side from its centre all fall outside it (and
         # their weight is dropped by the splat), so the streak is cut there
         m = int(math.ceil(min(lmax, size + 1)))
@@ -320,7 +299,7 @@ class MotionBlur(nn.Module):
         super().__init__()
         self.length = check_scalar(length, "length", low=0.0)
         self.angle = check_scalar(angle, "angle")
-        self.size = _check_size(size)
+        self.size = None if size is None else check_size(size)
         self.profile = check_choice(profile, "profile", _PROFILES)
         self.sigma = (
             None if sigma is None else check_scalar(sigma, "sigma", low=0.0, low_inclusive=False)
@@ -349,22 +328,13 @@ class MotionBlur(nn.Module):
 
 
 def _generators(generator, seed, batch: int) -> list[torch.Generator | None]:
-    """One generator shared by the batch (``[g]``) or one per image."""
+    """One generator shared by the batch (``[g]``) or one per image (the seed rule of
+    :mod:`blurkit._seeds`)."""
     if generator is not None and seed is not None:
         raise ParameterError("seed: give either generator or seed, not both")
     if seed is not None:
-        return [torch.Generator().manual_seed(check_seed(seed))]
-    if generator is None or isinstance(generator, torch.Generator):
-        return [generator]
-    if isinstance(generator, Sequence) and all(isinstance(g, torch.Generator) for g in generator):
-        if len(generator) != batch:
-            raise ShapeError(
-                f"generator: expected 1 or {batch} generators (one per image), got {len(generator)}"
-            )
-        return list(generator)
-    raise DTypeError(
-        f"generator: expected a torch.Generator or a list of them, got {type(generator).__name__}"
-    )
+        return make_generators(seed, batch)
+    return check_generators(generator, batch)
 
 
 def _draw(gens, batch: int, fn, *shape: int) -> torch.Tensor:
@@ -418,7 +388,8 @@ def sample_shake_trajectory(
             trajectory's curliness depends on it).
         generator: a ``torch.Generator`` or one per trajectory (then trajectory
             ``i`` depends on generator ``i`` only). ``None`` uses torch's global RNG.
-        seed: an int, shorthand for ``generator=torch.Generator().manual_seed(seed)``.
+        seed: an int, shorthand for ``generator=torch.Generator().manual_seed(seed)``, or
+            one per trajectory (the seed rule of :mod:`blurkit._seeds`).
         device, dtype: of the result (it is computed in float64 on the CPU).
 
     Example:
@@ -525,7 +496,7 @@ def trajectory_kernel(
         p = p.to(torch.float32)
     if p.device.type == "cpu" and not p.requires_grad:  # the parameter rule of as_param
         check_finite(p, "trajectory")
-    size = _check_size(size)
+    size = None if size is None else check_size(size)
     b, t = p.shape[:2]
     if center:
         # centroid of a uniform-time piecewise-linear path: mean of the segment midpoints
@@ -539,7 +510,7 @@ def trajectory_kernel(
         # a sub-sample never lies beyond the farthest vertex; one there exactly puts
         # zero weight on the pixel past it, so ceil is enough
         extent = float(p.detach().abs().max()) if p.numel() else 0.0
-        size = odd_size(_ceil(extent), "trajectory")
+        size = odd_size(extent, "trajectory")
     if t == 1:
         mids = p
     else:

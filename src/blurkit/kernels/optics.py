@@ -90,11 +90,13 @@ from .._checks import (
     check_allocation,
     check_images,
     check_scalar,
+    check_size,
+    common_dtype,
     trusted_values,
 )
 from ..functional.conv import blur
 from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
-from .defocus import _check_size, _dtype_of, disk_coverage
+from .defocus import disk_coverage
 
 __all__ = [
     "ZERNIKE_NAMES",
@@ -247,7 +249,7 @@ def _collect_terms(coefficients, terms: dict, device, dtype) -> tuple[dict[int, 
             )
     for key, value in terms.items():
         put(key, value)
-    dtype = _dtype_of(*raw.values(), dtype=dtype)
+    dtype = common_dtype(*raw.values(), dtype=dtype)
     out = {j: as_param(v, names[j], device=device, dtype=dtype) for j, v in raw.items()}
     if not out:
         out = {4: as_param(0.0, "defocus", device=device, dtype=dtype)}
@@ -311,7 +313,7 @@ def zernike_psf(
         geom_px = slope / (d_um / 2) / dtheta
         half = 1.1 * geom_px + 3 * max(lam_um) / d_um / dtheta + 1
         size = odd_size(half, "zernike coefficients")
-    size = _check_size(size)
+    size = check_size(size)
     # fine sampling (odd q, Nyquist for the shortest wavelength) and field (>= 32 pupil samples)
     # the FFT side n = kf * q, bounded before any ceil (a tiny pupil or pixel scale makes the
     # field kf astronomically large, or its ratio infinite)
@@ -387,7 +389,7 @@ def _eye_terms(sphere, cylinder, axis_deg, pupil_diameter_mm, device, dtype):
     d = check_scalar(
         pupil_diameter_mm, "pupil_diameter_mm", low=0.0, high=12.0, low_inclusive=False
     )
-    dtype = _dtype_of(sphere, cylinder, axis_deg, dtype=dtype)
+    dtype = common_dtype(sphere, cylinder, axis_deg, dtype=dtype)
     s = as_param(sphere, "sphere_diopters", device=device, dtype=dtype, low=-40.0, high=40.0)
     c = as_param(
         cylinder, "cylinder_diopters", device=s.device, dtype=s.dtype, low=-20.0, high=20.0
@@ -441,7 +443,7 @@ def myopia_kernel(
         >>> myopia_kernel(torch.tensor([0.5, 1.0])).shape
         torch.Size([2, 1, 21, 21])
     """
-    dtype = _dtype_of(diopters, dtype=dtype)
+    dtype = common_dtype(diopters, dtype=dtype)
     d = as_param(diopters, "diopters", device=device, dtype=dtype, low=-40.0, high=40.0)
     pd = check_scalar(
         pupil_diameter_mm, "pupil_diameter_mm", low=0.0, high=12.0, low_inclusive=False

@@ -49,11 +49,13 @@ from .._checks import (
     check_allocation,
     check_images,
     check_scalar,
+    check_size,
+    common_dtype,
     trusted_values,
 )
 from ..functional.conv import blur
 from ._utils import _batch_of, _param_max, kernel_grid, odd_size
-from .defocus import _ceil, _check_size, _dtype_of, disk_coverage
+from .defocus import disk_coverage
 from .gaussian import gaussian_kernel
 
 __all__ = ["scatter_kernel", "dirty_lens_blur", "DirtyLensBlur"]
@@ -90,7 +92,7 @@ def scatter_kernel(
         >>> k.shape, float(k[0, 0, 10, 10]), round(float(k[1].sum()), 6)
         (torch.Size([2, 1, 21, 21]), 1.0, 1.0)
     """
-    dtype = _dtype_of(weight, halo_radius, halo_scale, beta, core_sigma, dtype=dtype)
+    dtype = common_dtype(weight, halo_radius, halo_scale, beta, core_sigma, dtype=dtype)
     w = as_param(weight, "weight", device=device, dtype=dtype, low=0.0, high=1.0)
     dev, dt = w.device, w.dtype
     rad = as_param(halo_radius, "halo_radius", device=dev, dtype=dt, low=0.0, low_inclusive=False)
@@ -101,8 +103,8 @@ def scatter_kernel(
     b = _batch_of(*(t.shape[0] for t in params.values()))
     w, rad, gam, be, cs = (as_param(t, n, b, dtype=dt) for n, t in params.items())
     if size is None:
-        size = odd_size(_ceil(_param_max(rad) - 0.5), "halo_radius")
-    size = _check_size(size)
+        size = odd_size(_param_max(rad) - 0.5, "halo_radius")
+    size = check_size(size)
     check_allocation("halo_radius", (b, size + 1, size + 1), itemsize=8)
     # half precision cannot hold gamma^2 for small halo scales: computed in float32, then cast
     work = torch.float32 if dt in (torch.float16, torch.bfloat16) else dt

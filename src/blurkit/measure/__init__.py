@@ -5,7 +5,7 @@ and returns one value per image, ``(B,)``, with an optional ``reduction``.
 See ``docs/measure.md`` for the validation of each measure on natural photographs.
 """
 
-from ._color import BT709, to_gray
+from ._inputs import BT709, to_gray
 from .aligned import ShiftComparison, compare_up_to_shift, error_ratio
 from .estimate import FAMILIES, estimate_blur
 from .files import MeasureResult, measure_files

@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from .._checks import check_choice
 from ..functional.conv import blur, convolve
 from ..kernels.gaussian import gaussian_blur
-from ._color import prepare, to_gray
+from ._inputs import prepare, to_gray
 
 __all__ = ["estimate_blur", "FAMILIES"]
 

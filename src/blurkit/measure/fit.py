@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import ParameterError, ShapeError, check_int, check_size
-from ._color import check_pair
+from ._inputs import check_pair
 
 __all__ = ["FIT_FAMILIES", "PSFFit", "fit_psf", "kernel_psnr"]
 

@@ -45,7 +45,7 @@ from pytorch_msssim import ssim as _pm_ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d
 from pytorch_msssim.ssim import _ssim as _pm_ssim_cs
 
-from ._color import check_data_range, check_pair, finish
+from ._inputs import check_data_range, check_pair, finish
 
 __all__ = ["psnr", "ssim", "ms_ssim", "ms_ssim_levels", "MS_SSIM_WEIGHTS"]
 

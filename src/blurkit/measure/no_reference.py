@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .._checks import ParameterError, check_allocation, check_int, check_scalar, check_size
 from ..functional.conv import convolve
-from ._color import finish, prepare, to_gray
+from ._inputs import finish, prepare, to_gray
 
 __all__ = [
     "laplacian_variance",
@@ -50,7 +50,7 @@ _SOBEL_SMOOTH = (0.25, 0.5, 0.25)
 
 
 def _gray(images: torch.Tensor, min_size: int = 3) -> tuple[torch.Tensor, bool, torch.dtype]:
-    """The input rule of :func:`blurkit.measure._color.prepare`, then luma: returns
+    """The input rule of :func:`blurkit.measure._inputs.prepare`, then luma: returns
     ``(gray (B, 1, H, W) in the work dtype, single, input dtype)``."""
     x, single, dt = prepare(images, min_size)
     return to_gray(x), single, dt

@@ -21,17 +21,16 @@ from pathlib import Path
 
 import torch
 
+from .._assets import asset_path
 from .._checks import ParameterError
 
 __all__ = ["imagenet_classes", "efficientnet_lite0_weights_path", "build_efficientnet_lite0"]
-
-_ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
 @functools.lru_cache(maxsize=1)
 def _classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     synsets, names = [], []
-    lines = (_ASSETS / "imagenet_classes.tsv").read_text().splitlines()
+    lines = asset_path("imagenet_classes.tsv").read_text().splitlines()
     for line in lines[1:]:  # header: index synset name
         idx, syn, name = line.split("\t")
         if int(idx) != len(synsets):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from .._assets import ASSETS
 from .._checks import ParameterError, UnsafeFileError
 from .wrappers import Classifier
 
@@ -44,8 +45,6 @@ __all__ = [
 ]
 
 DOWNLOAD = "download"  # the explicit opt-in to fetch weights from the internet
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .._checks import ParameterError, check_int
+from .._seeds import make_generator
 from .architectures import ARCHITECTURES, canonical_architecture, instantiate
 from .wrappers import Classifier
 
@@ -180,7 +181,7 @@ def build_model(
         mean, std, kw = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), {}
     clf = wrap_trained(net, arch, kw, classes, mean, std, size, name)
     if hasattr(net, "init_whitening") and images_u8 is not None:
-        g = torch.Generator().manual_seed(seed)
+        g = make_generator(seed)
         pick = torch.randperm(len(images_u8), generator=g)[:5000]
         net.init_whitening(clf.normalize(images_u8[pick].permute(0, 3, 1, 2).float() / 255))
     return clf

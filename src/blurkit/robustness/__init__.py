@@ -8,8 +8,9 @@ from .critical import __all__ as _critical
 __all__ = [*_critical, *_attack]
 
 # evaluation grid, benchmark metrics, result store, torchrun helpers (evaluation engine)
+from ..data.datasets import shard_indices  # noqa: E402  (the one sharding rule)
 from .config import EvalConfig  # noqa: E402
-from .distributed import DistContext, init_distributed, shard_indices  # noqa: E402
+from .distributed import DistContext, init_distributed  # noqa: E402
 from .embedding import EmbeddingTask, embedding_critical_blur  # noqa: E402  (registers "embedding")
 from .engine import EvaluationResult, evaluate_model, merge_results  # noqa: E402
 from .metrics import *  # noqa: E402, F403

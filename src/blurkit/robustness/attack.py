@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import ParameterError, check_choice, check_image, check_scalar
-from .._seeds import check_seed
+from .._seeds import make_generator
 from ..functional.conv import blur
 from .critical import (
     _batches,
@@ -442,7 +442,7 @@ def blur_attack(
     n = x_all.shape[0]
     dev = _model_device(model)
     y_all = _check_labels(labels, n, dev)
-    gen = torch.Generator().manual_seed(check_seed(seed))
+    gen = make_generator(seed)
     parts = []
     with _EvalMode(model):
         for sl in _batches(n, batch_size):

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._checks import ParameterError, check_choice, check_int, check_scalar
+from .._seeds import check_seed
 
 __all__ = ["EvalConfig", "parse_shard", "AMP_DTYPES"]
 
@@ -122,7 +123,7 @@ class EvalConfig:
     def check(self) -> EvalConfig:
         """Validate the options that need no data (raises :class:`ParameterError`)."""
         self.resolved_severities()
-        check_int(self.seed, "seed", low=0)
+        check_seed(self.seed)  # the seed rule; image_seeds hashes the value as given
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", low=1)
         if self.num_workers is not None:

@@ -3,7 +3,7 @@
 ``torchrun --nproc_per_node=N -m blurkit evaluate ...`` (or a multi-node
 launch) starts N copies of the command with ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. Each process takes
-every N-th image (:func:`shard_indices`); results are gathered on rank 0,
+every N-th image (:func:`blurkit.data.shard_indices` with ``(rank, world)``); results are gathered on rank 0,
 which alone writes files. The backend is ``gloo`` on CPU and ``nccl`` when each
 process has a CUDA device. Because every image's corruption is drawn from its
 own seed, sharding does not change what any image sees, so N processes give
@@ -24,7 +24,6 @@ import torch.distributed as dist
 __all__ = [
     "DistContext",
     "init_distributed",
-    "shard_indices",
     "gather_to_rank0",
     "broadcast_from_rank0",
 ]
@@ -79,16 +78,6 @@ def init_distributed(
             dist.init_process_group(backend=backend)
         rank, world = dist.get_rank(), dist.get_world_size()
     return DistContext(rank=rank, world=world, local_rank=local, device=dev)
-
-
-def shard_indices(n: int, rank: int, world: int) -> list[int]:
-    """Positions this rank evaluates: every ``world``-th from ``rank``.
-
-    Example:
-        >>> shard_indices(7, 1, 3)
-        [1, 4]
-    """
-    return list(range(rank, n, world))
 
 
 def gather_to_rank0(ctx: DistContext, obj):

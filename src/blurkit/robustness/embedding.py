@@ -310,7 +310,7 @@ class EmbeddingTask(Task):
         return extras
 
     def summarize(self, store, models, baseline=None):
-        from .summary import jsonable
+        from .._json import to_jsonable as jsonable
 
         out = {"schema": 1, "task": "embedding", "models": {}, "baseline": baseline}
         for m in models:
@@ -350,7 +350,7 @@ class EmbeddingTask(Task):
         return out
 
     def critical(self, model, images, labels, family, seed, **kwargs):
-        from .summary import jsonable
+        from .._json import to_jsonable as jsonable
 
         res = embedding_critical_blur(
             self._encoder(model), images, family, threshold=self.threshold, seed=int(seed),

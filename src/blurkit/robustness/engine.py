@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import ParameterError
+from .._json import dumps
 from ..data.sources import as_eval_dataset
 from .config import EvalConfig, parse_shard
 from .distributed import DistContext, broadcast_from_rank0, gather_to_rank0, init_distributed
@@ -430,7 +431,7 @@ def _finalize_model(
 def _write_outputs(store: ResultStore, names, task: Task, baseline) -> dict:
     store.write_cells_csv(names, _FIXED_FRONT + tuple(task.columns) + _FIXED_BACK)
     summary = task.summarize(store, names, baseline=baseline)
-    atomic_write(store.root / "summary.json", json.dumps(summary, indent=1, sort_keys=False))
+    atomic_write(store.root / "summary.json", dumps(summary, indent=1))
     return summary
 
 

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import DTypeError, ParameterError, ShapeError, check_int, check_scalar
+from .._seeds import make_generator
 
 __all__ = [
     "KNN_K",
@@ -341,7 +342,7 @@ class CrossFittedProbe:
         folds = check_int(folds, "folds", low=2)
         if folds > n:
             raise ParameterError(f"folds: expected at most {n} (one image per fold), got {folds}")
-        g = torch.Generator().manual_seed(int(seed))
+        g = make_generator(seed)
         self.fold = torch.empty(n, dtype=torch.long)
         self.fold[torch.randperm(n, generator=g)] = torch.arange(n) % folds
         c = int(labels.max()) + 1

@@ -5,11 +5,9 @@ and critical blur, all computed from the stored records."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from .._checks import ParameterError
 from .metrics import (
@@ -21,28 +19,7 @@ from .metrics import (
 )
 from .store import ResultStore, format_severity
 
-__all__ = ["summarize", "jsonable"]
-
-
-def jsonable(v):
-    if isinstance(v, torch.Tensor):
-        return v.detach().cpu().tolist()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, Mapping):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if hasattr(v, "__dataclass_fields__"):
-        return {k: jsonable(getattr(v, k)) for k in v.__dataclass_fields__}
-    if isinstance(v, (float, np.floating)):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (str, bool)) or v is None:
-        return v
-    return str(v)
+__all__ = ["summarize"]
 
 
 def summarize(

@@ -277,8 +277,8 @@ class ClassificationTask(Task):
         }
 
     def critical(self, model, images, labels, family, seed, **kwargs):
+        from .._json import to_jsonable as jsonable
         from .critical import critical_blur
-        from .summary import jsonable
 
         res = critical_blur(model, images, labels, family, seed=int(seed), **kwargs)
         curve = res.ssim_curve(torch.linspace(0, 1, 51))

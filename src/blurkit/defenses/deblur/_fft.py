@@ -36,10 +36,8 @@ from ..._checks import (
     ShapeError,
     check_allocation,
     check_choice,
-    check_image,
-    check_image_values,
+    check_images,
     check_kernel,
-    check_nonempty_image,
     check_psf,
 )
 from ...functional._padding import pad2d
@@ -53,9 +51,7 @@ def check_input(images, kernels) -> tuple[torch.Tensor, torch.Tensor, bool]:
     with ``H, W >= 1`` and finite values (an empty batch is allowed), and kernels that are
     finite, non-negative with a positive sum (:func:`blurkit._checks.check_psf`), which come
     back normalised to sum 1."""
-    x, single = check_image(images)
-    check_nonempty_image(x)
-    check_image_values(x)
+    x, single = check_images(images)
     k = check_psf(check_kernel(kernels))
     return x, k, single
 

@@ -1,7 +1,7 @@
 """Deblur image files: the Python side of ``blurkit deblur``.
 
 Each file is read, restored by the chosen method and written under the output
-folder with its name kept (the loop of :func:`blurkit.apply.map_image_files`, shared with ``blurkit blur``). A
+folder with its name kept (the loop of :func:`blurkit.files.map_image_files`, shared with ``blurkit blur``). A
 file that cannot be read, holds NaN/inf pixels, or is smaller than the kernel is
 reported and skipped; the others are still written.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ...apply import FilesResult as DeblurFilesResult  # what blur_files returns too
+from ...files import FilesResult, map_image_files  # what blur_files returns too
 
-__all__ = ["DeblurFilesResult", "deblur_files"]
+__all__ = ["deblur_files"]
 
 
 def deblur_files(
@@ -28,7 +28,7 @@ def deblur_files(
     device: str | torch.device = "cpu",
     on_file: Callable[[Path], None] | None = None,
     **params,
-) -> DeblurFilesResult:
+) -> FilesResult:
     """Restore image files with a deblurring method.
 
     Args:
@@ -55,7 +55,6 @@ def deblur_files(
         >>> [q.name for _, q in r.written], [q.name for q, _ in r.failed]
         (['a.png'], ['missing.png'])
     """
-    from ...apply import map_image_files
     from ...kernels import make_kernel
     from .frontend import make_deblurrer
 

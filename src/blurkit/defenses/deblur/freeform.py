@@ -67,8 +67,8 @@ from ..._checks import (
     ShapeError,
     check_allocation,
     check_choice,
+    check_finite,
     check_image,
-    check_image_values,
     check_int,
     check_scalar,
     check_size,
@@ -408,7 +408,7 @@ def estimate_freeform_kernel(
     )
     if b == 0:  # the empty-batch rule: an empty result of the right shape
         return x.new_zeros(0, 1, ks, ks)
-    check_image_values(x)
+    check_finite(x)
     m = _fft.margin((ks, ks), (h, w))
     check_allocation("images", (b, 8, h + 2 * m[0], w + 2 * m[1]), itemsize=8)
     if prior == "l0":

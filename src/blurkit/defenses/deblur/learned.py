@@ -20,19 +20,17 @@ numbers in ``docs/deblur.md``) and shipped as ``blurkit/assets/deblur_net.safete
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..._assets import asset_path
 from ..._checks import (
     ParameterError,
     ShapeError,
     check_allocation,
-    check_image,
-    check_image_values,
-    check_nonempty_image,
+    check_images,
 )
 
 __all__ = ["DeblurNet", "load_deblur_net", "DEBLUR_NET_ASSET"]
@@ -78,9 +76,7 @@ class DeblurNet(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x, single = check_image(images)
-        check_nonempty_image(x)
-        check_image_values(x)
+        x, single = check_images(images)
         b, c, h, w = x.shape
         # two hidden activations are alive at a time
         check_allocation("images", (b, 2 * self.width, h, w), itemsize=4)
@@ -107,7 +103,7 @@ class DeblurNet(nn.Module):
 
 
 def _asset_path() -> Path:
-    return Path(str(resources.files("blurkit") / "assets" / DEBLUR_NET_ASSET))
+    return asset_path(DEBLUR_NET_ASSET)
 
 
 def load_deblur_net(path: str | Path | None = None, device="cpu") -> DeblurNet:

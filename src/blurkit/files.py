@@ -1,8 +1,10 @@
-"""Blur image files: the Python side of ``blurkit blur``.
+"""Image files in, image files out: :func:`blur_files` (the Python side of ``blurkit blur``)
+and the file loop it shares with :func:`blurkit.defenses.deblur.deblur_files`
+(:func:`map_image_files`, returning a :class:`FilesResult`).
 
-Each file is read, blurred by a named corruption or a kernel spec, and written
-under the output folder with its name kept. A file that cannot be read (or
-holds NaN/inf pixels) is reported and skipped; the others are still written.
+Each file is read, transformed (blurred by a named corruption or a kernel spec, or
+restored) and written under the output folder with its name kept. A file that cannot be
+read (or holds NaN/inf pixels) is reported and skipped; the others are still written.
 """
 
 from __future__ import annotations
@@ -16,25 +18,22 @@ from pathlib import Path
 import torch
 
 from ._checks import BlurkitError, ParameterError, check_choice, check_finite
+from ._seeds import check_seed
 from .corruptions import corrupt, get_corruption
 from .functional import blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
 from .kernels import make_kernel, parse_kernel_spec
 
-__all__ = ["BlurFilesResult", "FilesResult", "blur_files", "file_seed", "map_image_files"]
+__all__ = ["FilesResult", "blur_files", "file_seed", "map_image_files"]
 
 
 @dataclass
 class FilesResult:
-    """What a file command did: ``written`` as (source, destination) pairs,
-    ``failed`` as (path, reason) pairs."""
+    """What a file command (:func:`blur_files`, ``deblur_files``) did: ``written`` as
+    (source, destination) pairs, ``failed`` as (path, reason) pairs."""
 
     written: list[tuple[Path, Path]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-#: the result of :func:`blur_files`
-BlurFilesResult = FilesResult
 
 
 def file_seed(seed: int, path: str | os.PathLike) -> int:
@@ -45,7 +44,7 @@ def file_seed(seed: int, path: str | os.PathLike) -> int:
     >>> file_seed(0, "a/cat.png") == file_seed(0, "b/cat.png")
     True
     """
-    return (int(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
+    return (check_seed(seed) * 1_000_003 + zlib.crc32(os.fsencode(Path(path).name))) % (2**63)
 
 
 def blur_files(
@@ -84,6 +83,7 @@ def blur_files(
     from .functional import BOUNDARIES
 
     check_choice(boundary, "boundary", BOUNDARIES)  # before any file, not once per file
+    check_seed(seed)
     k = None
     if corruption is not None:
         get_corruption(corruption)  # unknown names fail before any work

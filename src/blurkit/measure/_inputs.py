@@ -1,4 +1,6 @@
-"""Shared helpers of the measures: the one grayscale rule and the reduction option.
+"""What every measure does with its inputs and outputs: the input rule (:func:`prepare`,
+:func:`check_pair`, :func:`check_data_range`), the one grayscale rule (:func:`to_gray`)
+and the reduction option (:func:`reduce`, :func:`finish`).
 
 Grayscale rule: ITU-R BT.709 luma weights ``0.2125 R + 0.7154 G + 0.0721 B``
 applied to the [0, 1] values as they are (no gamma linearisation), exactly
@@ -17,8 +19,8 @@ from .._checks import (
     ParameterError,
     ShapeError,
     check_choice,
+    check_finite,
     check_image,
-    check_image_values,
 )
 
 __all__ = ["to_gray", "reduce", "REDUCTIONS", "BT709", "prepare", "finish", "work_dtype"]
@@ -72,7 +74,7 @@ def prepare(images: object, min_size: int = 1, name: str = "images"):
     ``(x4 in the work dtype, single, input dtype)``."""
     x, single = check_image(images, name)
     check_min_size(x, max(min_size, 1), name)
-    check_image_values(x, name)
+    check_finite(x, name)
     return x.to(work_dtype(x.dtype)), single, x.dtype
 
 
@@ -92,8 +94,8 @@ def check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y"), min_si
             f"got {tuple(y4.shape)}"
         )
     check_min_size(x4, max(min_size, 1), names[0])
-    check_image_values(x4, names[0])
-    check_image_values(y4, names[1])
+    check_finite(x4, names[0])
+    check_finite(y4, names[1])
     dt = x4.dtype
     work = work_dtype(dt)
     return x4.to(work), y4.to(work), single, dt
