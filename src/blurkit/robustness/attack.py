@@ -49,18 +49,18 @@ from torch import nn
 from .._checks import ParameterError, check_choice, check_image, check_scalar
 from .._seeds import check_seed
 from ..functional.conv import blur
-from .critical import (
+from ..measure.full_reference import psnr as _psnr
+from ..measure.full_reference import ssim as _ssim
+from ._per_image import (
     _batches,
     _check_labels,
     _context,
     _EvalMode,
     _model_device,
-    _psnr,
     _slice_ctx,
-    _ssim,
     classification_margin,
-    get_family,
 )
+from .families import get_family
 
 __all__ = [
     "AttackResult",
