@@ -155,7 +155,7 @@ def test_bad_input():
 @pytest.mark.parametrize("make", AUGS)
 def test_per_image_loop_equals_grouped_call(make, monkeypatch):
     """The CPU per-image path (tight kernels) and the single grouped call agree."""
-    from blurkit.defenses import augment
+    from blurkit.defenses.augment import kernels as augment
 
     x = _x(dtype=torch.float64)
     aug = make(p=1.0, seed=11)
