@@ -60,6 +60,7 @@ from .._checks import (
 )
 from ..functional.conv import blur, blur_separable
 from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
+from .registry import register_kernel
 
 __all__ = [
     "disk_coverage",
@@ -159,6 +160,7 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
     return area.clamp_min(0)[:, None].to(r.dtype)
 
 
+@register_kernel("defocus")
 def disk_kernel(radius, size: int | None = None, *, device=None, dtype=None) -> torch.Tensor:
     """Pillbox (circle-of-confusion) PSFs with exact sub-pixel coverage, ``(B, 1, size, size)``.
 
@@ -342,6 +344,7 @@ def _arange_len(v: float) -> int | float:
     return int(math.ceil(n)) if n < 2**53 else n
 
 
+@register_kernel("imagenet_c_disk")
 def imagenet_c_disk_kernel(
     radius, alias_blur=0.1, *, renormalize: bool = False, device=None, dtype=None
 ) -> torch.Tensor:

@@ -34,6 +34,7 @@ from .._checks import (
 )
 from ..functional.conv import blur_separable
 from ._utils import _batch_of, _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
+from .registry import register_kernel
 
 __all__ = [
     "gaussian_kernel1d",
@@ -91,6 +92,7 @@ def gaussian_kernel1d(
     return g / g.sum(-1, keepdim=True)
 
 
+@register_kernel("gaussian")
 def gaussian_kernel(
     sigma, size: int | None = None, *, truncate: float = 4.0, device=None, dtype=None
 ) -> torch.Tensor:
@@ -105,6 +107,7 @@ def gaussian_kernel(
     return (g[:, :, None] * g[:, None, :])[:, None]
 
 
+@register_kernel("anisotropic_gaussian")
 def anisotropic_gaussian_kernel(
     sigma_x,
     sigma_y,
@@ -147,6 +150,7 @@ def anisotropic_gaussian_kernel(
     return _normalize(k[:, None])
 
 
+@register_kernel("generalized_gaussian")
 def generalized_gaussian_kernel(
     sigma, beta=2.0, size: int | None = None, *, truncate: float = 4.0, device=None, dtype=None
 ) -> torch.Tensor:

@@ -65,6 +65,7 @@ from .._checks import (
 from .._seeds import check_seed
 from ..functional.conv import blur
 from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
+from .registry import register_kernel
 
 __all__ = [
     "motion_kernel",
@@ -168,6 +169,7 @@ def _segment_kernel(length: torch.Tensor, rad: torch.Tensor, size: int) -> torch
     return k[:, None]
 
 
+@register_kernel("motion")
 def motion_kernel(
     length,
     angle,
@@ -559,6 +561,7 @@ def trajectory_kernel(
     return _normalise(_splat(mids, w, size))
 
 
+@register_kernel("camera_shake")
 def camera_shake_kernel(
     batch: int = 1,
     length=15.0,

@@ -95,6 +95,7 @@ from .._checks import (
 from ..functional.conv import blur
 from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
 from .defocus import _check_size, _dtype_of, disk_coverage
+from .registry import register_kernel
 
 __all__ = [
     "ZERNIKE_NAMES",
@@ -257,6 +258,7 @@ def _collect_terms(coefficients, terms: dict, device, dtype) -> tuple[dict[int, 
     return out, b
 
 
+@register_kernel("zernike")
 def zernike_psf(
     coefficients=None,
     *,
@@ -409,6 +411,7 @@ def _eye_terms(sphere, cylinder, axis_deg, pupil_diameter_mm, device, dtype):
     }
 
 
+@register_kernel("myopia")
 def myopia_kernel(
     diopters,
     pupil_diameter_mm: float = 4.0,
@@ -456,6 +459,7 @@ def myopia_kernel(
     )
 
 
+@register_kernel("astigmatism")
 def astigmatism_kernel(
     cylinder_diopters,
     axis_deg,
