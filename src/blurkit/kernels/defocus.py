@@ -60,6 +60,7 @@ from .._checks import (
 )
 from ..functional.conv import blur, blur_separable
 from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
+from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
 
 __all__ = [
@@ -412,3 +413,23 @@ def imagenet_c_disk_kernel(
     if renormalize:
         k = k / k.sum((-2, -1), keepdim=True)
     return k
+
+
+register_blur_family(
+    BlurFamily(
+        "defocus",
+        lambda x, s, ctx: defocus_blur(x, s),
+        0.25,
+        lambda h, w: min(h, w) / 4,
+        "radius (px)",
+        description="defocus (pillbox) blur, strength = disk radius in pixels",
+        strength="radius",
+        kernel=disk_kernel,
+        sampler=Sampler(
+            (0.3, 2.0), lambda x, p, boundary: defocus_blur(x, p["radius"], boundary=boundary)
+        ),
+        estimable=True,
+        corruption="defocus_blur",
+        order=1,
+    )
+)

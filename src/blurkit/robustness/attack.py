@@ -49,6 +49,7 @@ from torch import nn
 from .._checks import ParameterError, check_choice, check_image, check_scalar
 from .._seeds import check_seed
 from ..functional.conv import blur
+from ..kernels.family import blur_families
 from ..measure.full_reference import psnr as _psnr
 from ..measure.full_reference import ssim as _ssim
 from ._per_image import (
@@ -559,7 +560,7 @@ def attack_success_curve(
     budgets: Sequence[float] = (0.95, 0.9, 0.8, 0.7),
     *,
     kernel: str = "freeform",
-    families: Sequence[str] = ("gaussian", "defocus", "motion"),
+    families: Sequence[str] = blur_families(twinned=True),
     **attack_kwargs,
 ) -> list[dict]:
     """Attack success rate against the SSIM budget, beside the fixed families at each budget.

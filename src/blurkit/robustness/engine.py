@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 
 from .._checks import ParameterError
 from ..data.sources import as_eval_dataset
+from ..kernels.family import blur_families
 from .config import EvalConfig, parse_shard
 from .distributed import DistContext, broadcast_from_rank0, gather_to_rank0, init_distributed
 from .examples import save_examples
@@ -60,8 +61,9 @@ __all__ = [
     "CRITICAL_FAMILIES",
 ]
 
-#: critical-blur families searched by default (``blurkit.robustness.list_families``)
-CRITICAL_FAMILIES: tuple[str, ...] = ("gaussian", "defocus", "motion")
+#: critical-blur families searched by default: those with a corruption twin
+#: (:func:`blurkit.kernels.family.blur_families`)
+CRITICAL_FAMILIES: tuple[str, ...] = blur_families(twinned=True)
 
 _FIXED_FRONT, _FIXED_BACK = FIXED_FRONT, FIXED_BACK
 

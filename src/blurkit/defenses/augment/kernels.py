@@ -14,18 +14,14 @@ largest. :func:`gaussian_per_image` and :func:`motion_per_image` are that operat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ..._checks import ParameterError, check_choice, check_scalar
-from ...functional._padding import pad2d
-from ...functional.conv import blur, blur_separable
-from ...kernels.gaussian import gaussian_kernel1d
-from ...kernels.motion import motion_kernel
+from ...kernels.gaussian import gaussian_per_image
+from ...kernels.motion import motion_per_image
 from .base import RandomBlurBase, Uniform, check_range
 
-__all__ = ["RandomGaussianBlur", "RandomMotionBlur", "gaussian_per_image", "motion_per_image"]
+__all__ = ["RandomGaussianBlur", "RandomMotionBlur"]
 
 
 def _odd_or_none(size, name: str) -> int | None:
@@ -34,125 +30,6 @@ def _odd_or_none(size, name: str) -> int | None:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
         raise ParameterError(f"{name}: expected an odd positive int or None, got {size!r}")
     return size
-
-
-def _loop_is_faster(images: torch.Tensor) -> bool:
-    """On the CPU, one convolution per image with that image's tight kernel beats one
-    grouped convolution with every kernel padded to the largest (measured by
-    ``benchmarks/augment.py``: the per-image kernels are mostly far smaller than the
-    largest); on accelerators the single batched call wins."""
-    return images.device.type == "cpu" and images.shape[0] > 1
-
-
-def _each(images: torch.Tensor, fn: Callable) -> torch.Tensor:
-    """``fn(i, images[i:i+1])`` for every image, written into one output tensor."""
-    out = torch.empty_like(images)
-    for i in range(images.shape[0]):
-        out[i : i + 1] = fn(i, images[i : i + 1])
-    return out
-
-
-def _symmetric_separable(image: torch.Tensor, w: list[float], boundary: str) -> torch.Tensor:
-    """Convolve one image with the symmetric 1-D kernel ``w`` along both axes by shifted adds.
-
-    Pairs of taps share a weight, so a radius-``r`` pass costs ``r + 1`` multiply-adds per
-    pixel. On the CPU this beats the engine's grouped convolution about 10x for one image
-    (``benchmarks/augment.py``); the result is the same convolution.
-    """
-    r = len(w) // 2
-    h, wd = image.shape[-2:]
-    p = pad2d(image, (0, 0, r, r), boundary)
-    out = p[..., r : r + h, :] * w[r]
-    for d in range(1, r + 1):
-        out.add_(p[..., r - d : r - d + h, :] + p[..., r + d : r + d + h, :], alpha=w[r + d])
-    p = pad2d(out, (r, r, 0, 0), boundary)
-    out = p[..., r : r + wd] * w[r]
-    for d in range(1, r + 1):
-        out.add_(p[..., r - d : r - d + wd] + p[..., r + d : r + d + wd], alpha=w[r + d])
-    return out
-
-
-def _sparse_conv(image: torch.Tensor, taps: list, hy: int, hx: int, boundary: str) -> torch.Tensor:
-    """True convolution of one image with a sparse kernel given as ``(dy, dx, weight)`` taps
-    (row and column offsets from the centre pixel), by shifted adds of the padded image."""
-    h, w = image.shape[-2:]
-    p = pad2d(image, (hx, hx, hy, hy), boundary)
-    out = torch.zeros_like(image)
-    for dy, dx, wt in taps:
-        out.add_(p[..., hy - dy : hy - dy + h, hx - dx : hx - dx + w], alpha=wt)
-    return out
-
-
-def gaussian_per_image(
-    images: torch.Tensor,
-    sigma: torch.Tensor,
-    *,
-    boundary: str = "reflect",
-    kernel_size: int | None = None,
-    truncate: float = 4.0,
-) -> torch.Tensor:
-    """Blur image ``i`` of ``images`` ``(B, C, H, W)`` with a Gaussian of ``sigma[i]`` px.
-
-    Without ``kernel_size`` each image gets its own radius ``int(truncate * sigma + 0.5)``
-    (scipy's), so its blur does not depend on the rest of the batch.
-    """
-    if kernel_size is not None:
-        g = gaussian_kernel1d(sigma, kernel_size, truncate=truncate)
-        return blur_separable(images, g, g, boundary=boundary)
-    # each image's own radius int(truncate * sigma + 0.5) (scipy's), so an image's
-    # blur does not depend on the rest of the batch: gaussian_blur(image, sigma)
-    radii = [int(truncate * v + 0.5) for v in sigma.detach().cpu().tolist()]
-    if _loop_is_faster(images):
-        weights = [
-            gaussian_kernel1d(sigma[i : i + 1], 2 * r + 1)[0].tolist() for i, r in enumerate(radii)
-        ]
-        return _each(images, lambda i, img: _symmetric_separable(img, weights[i], boundary))
-    big = max(radii)
-    x = torch.arange(-big, big + 1, device=sigma.device, dtype=sigma.dtype)
-    inside = x.abs()[None] <= torch.tensor(radii, device=sigma.device)[:, None]
-    g = torch.exp(-0.5 * (x[None] / sigma.clamp_min(1e-6)[:, None]) ** 2) * inside
-    g = g / g.sum(-1, keepdim=True)
-    return blur_separable(images, g, g, boundary=boundary)
-
-
-def motion_per_image(
-    images: torch.Tensor,
-    length: torch.Tensor,
-    angle: torch.Tensor,
-    *,
-    boundary: str = "reflect",
-    profile: str = "uniform",
-    sigma: torch.Tensor | None = None,
-    kernel_size: int | None = None,
-    method: str = "auto",
-) -> torch.Tensor:
-    """Blur image ``i`` of ``images`` with a streak of ``length[i]`` px at ``angle[i]`` degrees
-    (kernels of :func:`blurkit.kernels.motion_kernel`)."""
-    k = motion_kernel(
-        length,
-        angle,
-        kernel_size,
-        profile=profile,
-        sigma=sigma,
-    )
-    if not _loop_is_faster(images):
-        return blur(images, k, boundary=boundary, method=method)
-    # a streak fills a small part of its square: crop each kernel to its support
-    # (symmetric about the centre pixel) and convolve image by image
-    n = k.shape[-1]
-    c = n // 2
-    dist = (torch.arange(n, device=k.device) - c).abs()
-    nz = k[:, 0].detach() != 0
-    hy = (dist * nz.any(-1)).amax(-1).tolist()
-    hx = (dist * nz.any(-2)).amax(-1).tolist()
-    taps = [[] for _ in range(images.shape[0])]
-    kd = k[:, 0].detach()
-    nzi = (kd != 0).nonzero()
-    for (b, i, j), v in zip(
-        nzi.tolist(), kd[nzi[:, 0], nzi[:, 1], nzi[:, 2]].tolist(), strict=True
-    ):
-        taps[b].append((i - c, j - c, v))
-    return _each(images, lambda b, img: _sparse_conv(img, taps[b], hy[b], hx[b], boundary))
 
 
 class RandomGaussianBlur(RandomBlurBase):

@@ -65,21 +65,21 @@ from ..._seeds import check_seed
 from ...corruptions import corrupt, get_corruption
 from ...functional.conv import blur
 from ...kernels._utils import crop_to_energy
-from ...kernels.defocus import defocus_blur
+from ...kernels.family import BLUR_FAMILIES, BlurFamily, blur_families, get_blur_family
 from .base import RandomBlurBase, check_range, mix_seed, stream_base, worker_seed, working_precision
-from .kernels import gaussian_per_image, motion_per_image
 
 __all__ = ["RandomBlur", "DEFAULT_FAMILIES", "KERNEL_FAMILIES", "BANKABLE"]
 
-#: the kernel families built in (strength units: pixels); any corruption name works too
-KERNEL_FAMILIES = ("gaussian", "motion", "defocus")
+#: the blur families ``RandomBlur`` draws as kernels (those with a
+#: :class:`~blurkit.kernels.family.Sampler`); any corruption name works too
+KERNEL_FAMILIES = blur_families(sampled=True)
 
-#: default mixture for 32 px (CIFAR) images: the three kernel families at strengths that
-#: span CIFAR-10-C severities 1-5, and two natural families over their severity range
+#: default mixture for 32 px (CIFAR) images: the kernel families at their samplers' ranges
+#: (strengths that span CIFAR-10-C severities 1-5), and two natural families over their
+#: severity range
 DEFAULT_FAMILIES: dict[str, tuple[float, float]] = {
-    "gaussian": (0.3, 1.5),
-    "motion": (1.0, 6.0),
-    "defocus": (0.3, 2.0),
+    # a preset: its order fixes the family indices of the draws (replayable params)
+    **{n: get_blur_family(n).sampler.range for n in ("gaussian", "motion", "defocus")},
     "camera_shake": (1.0, 5.0),
     "myopia": (1.0, 5.0),
 }
@@ -116,30 +116,22 @@ class _Family:
         raise NotImplementedError
 
 
-class _Gaussian(_Family):
-    names = ("sigma",)
+class _Kernel(_Family):
+    """A blur family drawn by its :class:`~blurkit.kernels.family.Sampler`."""
 
-    def blur(self, x, params):
-        return gaussian_per_image(x, params["sigma"].clamp_min(1e-3), boundary=self.boundary)
-
-
-class _Motion(_Family):
-    names = ("length", "angle")
+    def __init__(self, family: BlurFamily, strength, boundary: str) -> None:
+        self.family = family
+        self.names = (family.strength, *family.sampler.extra)
+        super().__init__(family.name, strength, boundary)
 
     def draw(self, b, uniform, scale):
         out = super().draw(b, uniform, scale)
-        out["angle"] = -180.0 + 360.0 * uniform()
+        if self.family.sampler.draw_extra is not None:
+            out.update(self.family.sampler.draw_extra(uniform))
         return out
 
     def blur(self, x, params):
-        return motion_per_image(x, params["length"], params["angle"], boundary=self.boundary)
-
-
-class _Defocus(_Family):
-    names = ("radius",)
-
-    def blur(self, x, params):
-        return defocus_blur(x, params["radius"], boundary=self.boundary)
+        return self.family.sampler.blur(x, params, self.boundary)
 
 
 class _Corruption(_Family):
@@ -208,15 +200,19 @@ class _Corruption(_Family):
         return out
 
 
+def _sampled(name) -> bool:
+    """A registered blur family with a sampler (read at call time: a family registered
+    after import is drawn too)."""
+    return (
+        isinstance(name, str) and name in BLUR_FAMILIES and BLUR_FAMILIES[name].sampler is not None
+    )
+
+
 def _make_family(
     name: str, strength, boundary: str, preset: str, step: float, bank: int = 0
 ) -> _Family:
-    if name == "gaussian":
-        return _Gaussian(name, strength, boundary)
-    if name == "motion":
-        return _Motion(name, strength, boundary)
-    if name == "defocus":
-        return _Defocus(name, strength, boundary)
+    if _sampled(name):
+        return _Kernel(BLUR_FAMILIES[name], strength, boundary)
     if not isinstance(name, str):
         raise DTypeError(f"families: expected family names (str), got {name!r}")
     return _Corruption(name, strength, boundary, preset, step, bank)
@@ -294,7 +290,9 @@ class RandomBlur(RandomBlurBase):
             families = [families]
         if not isinstance(families, Mapping):
             families = {
-                n: DEFAULT_FAMILIES.get(n, (0.3, 2.0) if n in KERNEL_FAMILIES else (1.0, 5.0))
+                n: BLUR_FAMILIES[n].sampler.range
+                if _sampled(n)
+                else DEFAULT_FAMILIES.get(n, (1.0, 5.0))
                 for n in families
             }
         if not families:

@@ -35,12 +35,14 @@ import torch
 from torch import nn
 
 from ..._checks import ParameterError, check_choice, check_image, check_scalar
+from ...kernels.family import blur_families
 from .freeform import estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
 
 __all__ = ["BLIND_FAMILIES", "estimate_kernel", "blind_deblur", "BlindDeblur"]
 
-BLIND_FAMILIES = ("free", "gaussian", "defocus", "motion")
+#: a free-form kernel, or a family :func:`blurkit.measure.estimate_blur` estimates
+BLIND_FAMILIES = ("free", *blur_families(estimable=True))
 
 
 def _default_method(family: str, method: str | None) -> str:
