@@ -50,6 +50,8 @@ from .._checks import ParameterError, check_choice, check_image, check_scalar
 from .._seeds import check_seed
 from ..functional.conv import blur
 from ..kernels.family import blur_families
+from ..kernels.motion import trajectory_kernel
+from ..kernels.optics import zernike_psf
 from ..measure.full_reference import psnr as _psnr
 from ..measure.full_reference import ssim as _ssim
 from ._per_image import (
@@ -160,8 +162,6 @@ class _Motion(_Space):
         return self.p0.clone()
 
     def kernel(self, p):
-        from ..kernels.motion import trajectory_kernel
-
         return trajectory_kernel(p, self.k, center=True)
 
     def project(self, p):
@@ -193,8 +193,6 @@ class _Zernike(_Space):
         return self.c0.clone()
 
     def kernel(self, c):
-        from ..kernels.optics import zernike_psf
-
         full = torch.zeros(c.shape[0], self.j, device=c.device, dtype=c.dtype)
         full = full.index_copy(1, torch.tensor(self.modes, device=c.device), c)
         return zernike_psf(full, size=self.k, **self.options)

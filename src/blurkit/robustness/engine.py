@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import ParameterError
+from ..corruptions import SUITES, corrupt, get_corruption
 from ..data.sources import as_eval_dataset
 from ..kernels.family import blur_families
 from .config import EvalConfig, parse_shard
@@ -75,8 +76,6 @@ def resolve_corruptions(suite_or_names) -> tuple[str, ...]:
         >>> resolve_corruptions("gaussian_blur,motion_blur")
         ('gaussian_blur', 'motion_blur')
     """
-    from ..corruptions import SUITES
-
     if isinstance(suite_or_names, str):
         if suite_or_names in SUITES:
             return tuple(SUITES[suite_or_names])
@@ -94,15 +93,12 @@ def _preset_for(name: str, preset: str, corrupt_fn) -> str:
     """The preset to use for ``name``: the requested one if the family has it, else its first."""
     if corrupt_fn is not None:
         return preset
-    from ..corruptions import get_corruption
 
     presets = get_corruption(name).presets
     return preset if preset in presets else presets[0]
 
 
 def _default_corrupt(x, name, severity, *, preset, seed):
-    from ..corruptions import corrupt
-
     return corrupt(x, name, severity, preset=preset, seed=seed)
 
 

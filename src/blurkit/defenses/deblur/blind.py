@@ -35,7 +35,9 @@ import torch
 from torch import nn
 
 from ..._checks import ParameterError, check_choice, check_image, check_scalar
+from ...kernels import disk_kernel, gaussian_kernel, motion_kernel
 from ...kernels.family import blur_families
+from ...measure import estimate_blur
 from .freeform import estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
 
@@ -83,9 +85,6 @@ def estimate_kernel(
         >>> k.shape[:2], sorted(p)
         (torch.Size([1, 1]), ['sigma'])
     """
-    from ...kernels import disk_kernel, gaussian_kernel, motion_kernel
-    from ...measure import estimate_blur
-
     check_choice(family, "family", BLIND_FAMILIES)
     shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
     x, _ = check_image(images)

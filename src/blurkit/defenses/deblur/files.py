@@ -15,6 +15,9 @@ from pathlib import Path
 import torch
 
 from ...apply import FilesResult as DeblurFilesResult  # what blur_files returns too
+from ...apply import map_image_files
+from ...kernels import make_kernel
+from .frontend import make_deblurrer
 
 __all__ = ["DeblurFilesResult", "deblur_files"]
 
@@ -55,10 +58,6 @@ def deblur_files(
         >>> [q.name for _, q in r.written], [q.name for q, _ in r.failed]
         (['a.png'], ['missing.png'])
     """
-    from ...apply import map_image_files
-    from ...kernels import make_kernel
-    from .frontend import make_deblurrer
-
     k = make_kernel(kernel) if kernel is not None else None
     module = make_deblurrer(method, k, **params).to(device)
     kernel_hw = None if k is None else tuple(k.shape[-2:])
