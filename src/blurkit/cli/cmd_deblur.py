@@ -8,6 +8,7 @@ import typer
 from rich.progress import Progress
 
 from .._checks import BlurkitError
+from ..kernels.family import blur_families
 from ._app import app, console, fail, report_files
 from ._options import finite_float, positive_int
 
@@ -31,7 +32,7 @@ def deblur_command(
     family: str = typer.Option(
         "free",
         help="--method blind: the kernel estimated: free (free-form, for camera shake), "
-        "or a fitted family (gaussian, defocus, motion).",
+        f"or a fitted family ({', '.join(blur_families(estimable=True))}).",
     ),
     deconv: str = typer.Option(
         None,
