@@ -7,9 +7,10 @@ On accelerators all kernels go through one batched call (a grouped convolution t
 convolved with its own tight kernel by shifted adds (symmetric 1-D taps for the
 Gaussian, the non-zero taps of the streak for motion), which ``benchmarks/augment.py``
 measured faster than one grouped convolution whose kernels are all padded to the
-largest. :func:`gaussian_per_image` and :func:`motion_per_image` are that operator
-(used by the single-family augmentations here and by the mixture of
-:mod:`.mixture`).
+largest. That operator is :func:`blurkit.kernels.gaussian.gaussian_per_image` and
+:func:`blurkit.kernels.motion.motion_per_image` (defined with their families, whose
+samplers the mixture of :mod:`.mixture` uses too; the CPU helpers are
+:mod:`blurkit.functional.per_image`).
 """
 
 from __future__ import annotations
