@@ -36,7 +36,7 @@ from torch import nn
 
 from ..._checks import ParameterError, check_choice, check_image, check_scalar
 from ...kernels import disk_kernel, gaussian_kernel, motion_kernel
-from ...kernels.family import blur_families
+from ...kernels.family import blur_families, get_blur_family
 from ...measure import estimate_blur
 from .freeform import estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
@@ -99,11 +99,8 @@ def estimate_kernel(
         est = estimate_blur(x, family=family)  # the input rule: finite, >= 32x32
     dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     if not len(x):  # an empty batch: no kernels
-        names = (
-            ("length", "angle")
-            if family == "motion"
-            else ("sigma" if family == "gaussian" else "radius",)
-        )
+        fam = get_blur_family(family)  # the parameters it reports: strength, then the rest
+        names = (fam.strength, *(fam.sampler.extra if fam.sampler is not None else ()))
         return x.new_zeros(0, 1, 1, 1, dtype=dt), {n: x.new_zeros(0, dtype=dt) for n in names}
     # a kernel may not exceed a quarter of the image's shorter side
     cap = max(min(x.shape[-2:]) / 4.0, 1.0)
