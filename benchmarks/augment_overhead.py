@@ -28,7 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import median_time  # noqa: E402
 
-from blurkit.defenses.random_blur import DEFAULT_FAMILIES, RandomBlur  # noqa: E402
+from blurkit.defenses.augment import DEFAULT_FAMILIES, RandomBlur  # noqa: E402
 from blurkit.defenses.training import augment_batch  # noqa: E402
 from blurkit.models.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, AirNet  # noqa: E402
 from blurkit.models.wrappers import Classifier  # noqa: E402

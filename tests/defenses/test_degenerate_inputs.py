@@ -9,6 +9,7 @@ import torch
 
 from blurkit._checks import DTypeError, ParameterError, ShapeError
 from blurkit.defenses import RandomGaussianBlur
+from blurkit.defenses.augment import RandomBlur, RandomBlurTransform
 from blurkit.defenses.deblur import (
     DeblurNet,
     blind_deblur,
@@ -17,7 +18,6 @@ from blurkit.defenses.deblur import (
     tv_deconv,
     wiener,
 )
-from blurkit.defenses.random_blur import RandomBlur, RandomBlurTransform
 from blurkit.kernels import gaussian_kernel
 
 DECONV = {

@@ -9,7 +9,7 @@ import torch
 from blurkit import corrupt
 from blurkit._checks import BlurkitError
 from blurkit.defenses import RandomGaussianBlur
-from blurkit.defenses.random_blur import (
+from blurkit.defenses.augment import (
     SCHEDULES,
     AlbumentationsRandomBlur,
     RandomBlur,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from blurkit.defenses.random_blur import AlbumentationsRandomBlur, RandomBlur, RandomBlurTransform
+from blurkit.defenses.augment import AlbumentationsRandomBlur, RandomBlur, RandomBlurTransform
 
 FAMS = {"gaussian": (0.5, 2.0)}
 N = 16

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from blurkit._checks import BlurkitError
 from blurkit.defenses import RandomGaussianBlur, RandomMotionBlur
-from blurkit.defenses.random_blur import RandomBlur, RandomBlurTransform
+from blurkit.defenses.augment import RandomBlur, RandomBlurTransform
 
 from ._strategies import HOSTILE_SEEDS, images
 

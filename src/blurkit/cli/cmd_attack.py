@@ -17,6 +17,7 @@ import typer
 
 from .._checks import BlurkitError
 from .._json import dumps
+from ..kernels.family import blur_families
 from ._app import app, console, fail, hold_out_lock
 from ._model_options import (
     CLASSES_OPTION,
@@ -75,7 +76,7 @@ def run_attack(
     kernel: str = "freeform",
     support_radius: int | None = None,
     steps: int = 40,
-    families: list[str] = ("gaussian", "defocus", "motion"),
+    families: list[str] = blur_families(twinned=True),
     critical: list[str] = (),
     batch_size: int = 128,
     seed: int = 0,
@@ -175,7 +176,8 @@ def attack_command(
     ),
     steps: int = typer.Option(40, help="Projected gradient steps.", callback=positive_int()),
     families: str = typer.Option(
-        "gaussian,defocus,motion", help="Fixed families compared at each budget ('' for none)."
+        ",".join(blur_families(twinned=True)),
+        help="Fixed families compared at each budget ('' for none).",
     ),
     critical: str = typer.Option(
         "", help="Comma-separated families for the critical-blur search (e.g. gaussian,defocus)."

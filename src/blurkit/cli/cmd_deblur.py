@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..kernels.family import blur_families
 from ._app import app, fail, report_files, run_on_files
 from ._options import finite_float, positive_int
 
@@ -29,7 +30,7 @@ def deblur_command(
     family: str = typer.Option(
         "free",
         help="--method blind: the kernel estimated: free (free-form, for camera shake), "
-        "or a fitted family (gaussian, defocus, motion).",
+        f"or a fitted family ({', '.join(blur_families(estimable=True))}).",
     ),
     deconv: str = typer.Option(
         None,

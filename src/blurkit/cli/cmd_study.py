@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from .._checks import BlurkitError
+from ..kernels.family import blur_families
 from ._app import app, console, fail, hold_out_lock
 from ._options import finite_float, float_list, nonneg_int, positive_int
 
@@ -47,7 +48,7 @@ def study_command(
     corruptions: str = typer.Option("cifar-10-c-blur", help="Evaluation suite or names."),
     severities: str = typer.Option("1,2,3,4,5", help="Evaluation severities."),
     critical: str = typer.Option(
-        "gaussian,defocus,motion", help="Critical-blur families ('' = none)."
+        ",".join(blur_families(twinned=True)), help="Critical-blur families ('' = none)."
     ),
     critical_images: int = typer.Option(
         100, help="Images for critical blur.", callback=positive_int()

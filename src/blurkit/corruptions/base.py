@@ -30,6 +30,7 @@ from .._checks import (
     check_scalar,
     trusted_values,
 )
+from .._registry import Registry
 from .._seeds import check_seeds, make_generators
 
 __all__ = [
@@ -76,7 +77,8 @@ class Corruption:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
-_REGISTRY: dict[str, Corruption] = {}
+#: the corruption families by name (registered in imagenet_c.py and natural.py)
+CORRUPTIONS: Registry[Corruption] = Registry("corruption", what="name")
 
 #: named suites of corruption families
 SUITES: dict[str, tuple[str, ...]] = {
@@ -94,15 +96,8 @@ SUITES: dict[str, tuple[str, ...]] = {
 
 
 def register_corruption(c: Corruption) -> Corruption:
-    """Add a family to the registry (module import time)."""
-    if c.name in _REGISTRY and _REGISTRY[c.name] is not c:
-        raise ValueError(f"corruption {c.name!r} registered twice")
-    _REGISTRY[c.name] = c
-    return c
-
-
-def _load() -> None:
-    from . import imagenet_c, natural  # noqa: F401  (register on import)
+    """Add a family to the registry (at import of the module defining it)."""
+    return CORRUPTIONS.add(c.name, c)
 
 
 def list_corruptions(tag: str | None = None) -> list[str]:
@@ -111,18 +106,12 @@ def list_corruptions(tag: str | None = None) -> list[str]:
     >>> "defocus_blur" in list_corruptions()
     True
     """
-    _load()
-    return sorted(n for n, c in _REGISTRY.items() if tag is None or tag in c.tags)
+    return CORRUPTIONS.names(lambda c: tag is None or tag in c.tags)
 
 
 def get_corruption(name: str) -> Corruption:
     """The family registered under ``name``; unknown names list the known ones."""
-    _load()
-    if name not in _REGISTRY:
-        raise ParameterError(
-            f"corruption: unknown name {name!r}; known: {', '.join(sorted(_REGISTRY))}"
-        )
-    return _REGISTRY[name]
+    return CORRUPTIONS.get_entry(name)
 
 
 def interpolate_row(table: Sequence[Sequence[float]], severity: float) -> list[float]:

@@ -5,20 +5,22 @@ blur-consistency loss (:func:`consistency_loss`) and deblurring front-ends
 
 from . import deblur  # noqa: F401  (deblurring front-ends)
 from .adversarial import KernelAdversary
-from .augment import *  # noqa: F403
-from .augment import __all__ as _aug
-from .consistency import consistency_loss, js_divergence
-from .random_blur import (
+from .augment import (
     SCHEDULES,
     AlbumentationsRandomBlur,
     BlurSchedule,
     RandomBlur,
+    RandomBlurBase,
     RandomBlurTransform,
+    RandomGaussianBlur,
+    RandomMotionBlur,
 )
+from .consistency import consistency_loss, js_divergence
 
-__all__ = [*_aug]
-
-__all__ += [
+__all__ = [
+    "RandomBlurBase",
+    "RandomGaussianBlur",
+    "RandomMotionBlur",
     "RandomBlur",
     "RandomBlurTransform",
     "AlbumentationsRandomBlur",

@@ -50,6 +50,7 @@ from torch import nn
 
 from .._checks import DTypeError, ParameterError, check_choice, check_scalar
 from ..functional.conv import blur
+from ..measure import ssim
 from ..robustness.attack import _SPACES, KERNEL_SPACES, _retract
 
 __all__ = ["KernelAdversary", "FIDELITY_MODES"]
@@ -58,8 +59,6 @@ FIDELITY_MODES = ("constraint", "penalty", None)
 
 
 def _ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    from ..measure import ssim
-
     return ssim(x, y)
 
 

@@ -50,8 +50,8 @@ from ..data.datasets import SAMPLE_PATH
 from ..models.architectures import ARCHITECTURES
 from ..models.trained import build_model, load_trained
 from .adversarial import KernelAdversary
+from .augment import SCHEDULES, BlurSchedule, RandomBlur
 from .consistency import AUGMIX_WEIGHT, consistency_loss
-from .random_blur import SCHEDULES, BlurSchedule, RandomBlur
 from .training import StepInfo, TrainConfig, train_classifier
 
 __all__ = [

@@ -38,12 +38,10 @@ import torch
 
 from .._checks import ParameterError
 from .._json import dumps
+from ..kernels.family import BLUR_FAMILIES, blur_families
 from .methods import METHODS, load_trained, load_training_arrays, train_model
 
-__all__ = ["run_study", "ArrayDataset", "FAMILY_TWINS"]
-
-#: RandomBlur kernel families and the benchmark corruption each stands for
-FAMILY_TWINS = {"gaussian": "gaussian_blur", "motion": "motion_blur", "defocus": "defocus_blur"}
+__all__ = ["run_study", "ArrayDataset"]
 
 
 class ArrayDataset:
@@ -64,7 +62,9 @@ class ArrayDataset:
 def _seen(corruption: str, families: Sequence[str] | None) -> bool | None:
     if families is None:
         return None
-    names = set(families) | {FAMILY_TWINS.get(f, f) for f in families}
+    # a blur family stands for its corruption twin (the benchmark corruption of that blur)
+    twins = {BLUR_FAMILIES[f].corruption for f in families if f in BLUR_FAMILIES}
+    names = set(families) | (twins - {None})
     return corruption in names
 
 
@@ -93,7 +93,7 @@ def run_study(
     train_families: Sequence[str] | Mapping | None = None,
     corruptions: str | Sequence[str] = "cifar-10-c-blur",
     severities: Sequence[float] = (1, 2, 3, 4, 5),
-    critical: Sequence[str] | bool = ("gaussian", "defocus", "motion"),
+    critical: Sequence[str] | bool = blur_families(twinned=True),
     critical_images: int = 100,
     attack_images: int = 100,
     attack_budget: float = 0.9,

@@ -81,6 +81,7 @@ from .._checks import (
     check_kernel_values,
     trusted_values,
 )
+from ..kernels import defocus, gaussian
 from ._padding import BOUNDARIES
 from .conv import blur
 
@@ -254,7 +255,6 @@ def _psf_builder(psf) -> Callable[[torch.Tensor], torch.Tensor]:
     if callable(psf):
         return psf
     check_choice(psf, "psf", ("disk", "gaussian"))
-    from ..kernels import defocus, gaussian
 
     if psf == "disk":
         return lambda r: defocus.disk_kernel(r)

@@ -19,6 +19,7 @@ from .._checks import (
     check_size,
     float_dtype,
 )
+from ..functional.conv import blur
 
 __all__ = [
     "kernel_grid",
@@ -187,8 +188,6 @@ def compose_kernels(k1: torch.Tensor, k2: torch.Tensor) -> torch.Tensor:
         >>> compose_kernels(a, a).shape
         torch.Size([1, 1, 5, 5])
     """
-    from ..functional.conv import blur
-
     k1, k2 = check_kernel(k1, "k1"), check_kernel(k2, "k2")
     h = k1.shape[-2] + k2.shape[-2] - 1
     w = k1.shape[-1] + k2.shape[-1] - 1

@@ -61,6 +61,8 @@ from .._checks import (
 )
 from ..functional.conv import blur, blur_separable
 from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
+from .family import BlurFamily, Sampler, register_blur_family
+from .registry import register_kernel
 
 __all__ = [
     "disk_coverage",
@@ -139,6 +141,7 @@ def disk_coverage(radius, size: int | None = None, *, device=None, dtype=None) -
     return area.clamp_min(0)[:, None].to(r.dtype)
 
 
+@register_kernel("defocus")
 def disk_kernel(radius, size: int | None = None, *, device=None, dtype=None) -> torch.Tensor:
     """Pillbox (circle-of-confusion) PSFs with exact sub-pixel coverage, ``(B, 1, size, size)``.
 
@@ -322,6 +325,7 @@ def _arange_len(v: float) -> int | float:
     return int(math.ceil(n)) if n < 2**53 else n
 
 
+@register_kernel("imagenet_c_disk")
 def imagenet_c_disk_kernel(
     radius, alias_blur=0.1, *, renormalize: bool = False, device=None, dtype=None
 ) -> torch.Tensor:
@@ -389,3 +393,23 @@ def imagenet_c_disk_kernel(
     if renormalize:
         k = k / k.sum((-2, -1), keepdim=True)
     return k
+
+
+register_blur_family(
+    BlurFamily(
+        "defocus",
+        lambda x, s, ctx: defocus_blur(x, s),
+        0.25,
+        lambda h, w: min(h, w) / 4,
+        "radius (px)",
+        description="defocus (pillbox) blur, strength = disk radius in pixels",
+        strength="radius",
+        kernel=disk_kernel,
+        sampler=Sampler(
+            (0.3, 2.0), lambda x, p, boundary: defocus_blur(x, p["radius"], boundary=boundary)
+        ),
+        estimable=True,
+        corruption="defocus_blur",
+        order=1,
+    )
+)

@@ -32,8 +32,11 @@ from .._checks import (
     common_dtype,
     trusted_values,
 )
+from ..functional import per_image as _per_image
 from ..functional.conv import blur_separable
 from ._utils import _batch_of, _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
+from .family import BlurFamily, Sampler, register_blur_family
+from .registry import register_kernel
 
 __all__ = [
     "gaussian_kernel1d",
@@ -91,6 +94,7 @@ def gaussian_kernel1d(
     return g / g.sum(-1, keepdim=True)
 
 
+@register_kernel("gaussian")
 def gaussian_kernel(
     sigma, size: int | None = None, *, truncate: float = 4.0, device=None, dtype=None
 ) -> torch.Tensor:
@@ -105,6 +109,7 @@ def gaussian_kernel(
     return (g[:, :, None] * g[:, None, :])[:, None]
 
 
+@register_kernel("anisotropic_gaussian")
 def anisotropic_gaussian_kernel(
     sigma_x,
     sigma_y,
@@ -147,6 +152,7 @@ def anisotropic_gaussian_kernel(
     return _normalize(k[:, None])
 
 
+@register_kernel("generalized_gaussian")
 def generalized_gaussian_kernel(
     sigma, beta=2.0, size: int | None = None, *, truncate: float = 4.0, device=None, dtype=None
 ) -> torch.Tensor:
@@ -225,3 +231,59 @@ class GaussianBlur(nn.Module):
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}, boundary={self.boundary!r}"
+
+
+def gaussian_per_image(
+    images: torch.Tensor,
+    sigma: torch.Tensor,
+    *,
+    boundary: str = "reflect",
+    kernel_size: int | None = None,
+    truncate: float = 4.0,
+) -> torch.Tensor:
+    """Blur image ``i`` of ``images`` ``(B, C, H, W)`` with a Gaussian of ``sigma[i]`` px.
+
+    Without ``kernel_size`` each image gets its own radius ``int(truncate * sigma + 0.5)``
+    (scipy's), so its blur does not depend on the rest of the batch.
+    """
+    if kernel_size is not None:
+        g = gaussian_kernel1d(sigma, kernel_size, truncate=truncate)
+        return blur_separable(images, g, g, boundary=boundary)
+    # each image's own radius int(truncate * sigma + 0.5) (scipy's), so an image's
+    # blur does not depend on the rest of the batch: gaussian_blur(image, sigma)
+    radii = [int(truncate * v + 0.5) for v in sigma.detach().cpu().tolist()]
+    if _per_image.loop_is_faster(images):
+        weights = [
+            gaussian_kernel1d(sigma[i : i + 1], 2 * r + 1)[0].tolist() for i, r in enumerate(radii)
+        ]
+        return _per_image.each_image(
+            images, lambda i, img: _per_image.symmetric_separable(img, weights[i], boundary)
+        )
+    big = max(radii)
+    x = torch.arange(-big, big + 1, device=sigma.device, dtype=sigma.dtype)
+    inside = x.abs()[None] <= torch.tensor(radii, device=sigma.device)[:, None]
+    g = torch.exp(-0.5 * (x[None] / sigma.clamp_min(1e-6)[:, None]) ** 2) * inside
+    g = g / g.sum(-1, keepdim=True)
+    return blur_separable(images, g, g, boundary=boundary)
+
+
+def _sampled_gaussian(images: torch.Tensor, params: dict, boundary: str) -> torch.Tensor:
+    return gaussian_per_image(images, params["sigma"].clamp_min(1e-3), boundary=boundary)
+
+
+register_blur_family(
+    BlurFamily(
+        "gaussian",
+        lambda x, s, ctx: gaussian_blur(x, s),
+        0.1,
+        lambda h, w: min(h, w) / 4,
+        "sigma (px)",
+        description="isotropic Gaussian blur, strength = sigma in pixels",
+        strength="sigma",
+        kernel=gaussian_kernel,
+        sampler=Sampler((0.3, 1.5), _sampled_gaussian),
+        estimable=True,
+        corruption="gaussian_blur",
+        order=0,
+    )
+)

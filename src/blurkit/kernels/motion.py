@@ -63,8 +63,11 @@ from .._checks import (
     trusted_values,
 )
 from .._seeds import check_generators, make_generators
+from ..functional import per_image as _per_image
 from ..functional.conv import blur
 from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
+from .family import BlurFamily, Sampler, register_blur_family
+from .registry import register_kernel
 
 __all__ = [
     "motion_kernel",
@@ -147,6 +150,7 @@ def _segment_kernel(length: torch.Tensor, rad: torch.Tensor, size: int) -> torch
     return k[:, None]
 
 
+@register_kernel("motion")
 def motion_kernel(
     length,
     angle,
@@ -530,6 +534,7 @@ def trajectory_kernel(
     return _normalise(_splat(mids, w, size))
 
 
+@register_kernel("camera_shake")
 def camera_shake_kernel(
     batch: int = 1,
     length=15.0,
@@ -566,3 +571,81 @@ def camera_shake_kernel(
         dtype=torch.float64 if float_dtype(dtype) == torch.float64 else torch.float32,
     )
     return trajectory_kernel(traj, size).to(device=device, dtype=float_dtype(dtype))
+
+
+def motion_per_image(
+    images: torch.Tensor,
+    length: torch.Tensor,
+    angle: torch.Tensor,
+    *,
+    boundary: str = "reflect",
+    profile: str = "uniform",
+    sigma: torch.Tensor | None = None,
+    kernel_size: int | None = None,
+    method: str = "auto",
+) -> torch.Tensor:
+    """Blur image ``i`` of ``images`` with a streak of ``length[i]`` px at ``angle[i]`` degrees
+    (kernels of :func:`blurkit.kernels.motion_kernel`)."""
+    k = motion_kernel(
+        length,
+        angle,
+        kernel_size,
+        profile=profile,
+        sigma=sigma,
+    )
+    if not _per_image.loop_is_faster(images):
+        return blur(images, k, boundary=boundary, method=method)
+    # a streak fills a small part of its square: crop each kernel to its support
+    # (symmetric about the centre pixel) and convolve image by image
+    n = k.shape[-1]
+    c = n // 2
+    dist = (torch.arange(n, device=k.device) - c).abs()
+    nz = k[:, 0].detach() != 0
+    hy = (dist * nz.any(-1)).amax(-1).tolist()
+    hx = (dist * nz.any(-2)).amax(-1).tolist()
+    taps = [[] for _ in range(images.shape[0])]
+    kd = k[:, 0].detach()
+    nzi = (kd != 0).nonzero()
+    for (b, i, j), v in zip(
+        nzi.tolist(), kd[nzi[:, 0], nzi[:, 1], nzi[:, 2]].tolist(), strict=True
+    ):
+        taps[b].append((i - c, j - c, v))
+    return _per_image.each_image(
+        images, lambda b, img: _per_image.sparse_conv(img, taps[b], hy[b], hx[b], boundary)
+    )
+
+
+def _prepare_motion(batch, gen, device, dtype) -> dict:
+    """Critical blur's per-image angle, uniform in [0, 180) degrees, fixed during a search."""
+    angle = torch.rand(batch, generator=gen, dtype=torch.float64) * 180.0
+    return {"angle": angle.to(device=device, dtype=dtype)}
+
+
+def _sampled_motion(images: torch.Tensor, params: dict, boundary: str) -> torch.Tensor:
+    return motion_per_image(images, params["length"], params["angle"], boundary=boundary)
+
+
+register_blur_family(
+    BlurFamily(
+        "motion",
+        lambda x, s, ctx: motion_blur(x, s, ctx["angle"]),
+        0.5,
+        lambda h, w: min(h, w) / 2,
+        "length (px)",
+        _prepare_motion,
+        description="linear motion blur, strength = streak length in pixels; "
+        "one angle per image drawn uniformly in [0, 180) degrees (or given as angle=)",
+        strength="length",
+        kernel=motion_kernel,
+        # an augmentation draws the angle over the full circle
+        sampler=Sampler(
+            (1.0, 6.0),
+            _sampled_motion,
+            extra=("angle",),
+            draw_extra=lambda uniform: {"angle": -180.0 + 360.0 * uniform()},
+        ),
+        estimable=True,
+        corruption="motion_blur",
+        order=2,
+    )
+)

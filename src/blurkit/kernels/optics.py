@@ -97,6 +97,8 @@ from .._checks import (
 from ..functional.conv import blur
 from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
 from .defocus import disk_coverage
+from .family import BlurFamily, register_blur_family
+from .registry import register_kernel
 
 __all__ = [
     "ZERNIKE_NAMES",
@@ -259,6 +261,7 @@ def _collect_terms(coefficients, terms: dict, device, dtype) -> tuple[dict[int, 
     return out, b
 
 
+@register_kernel("zernike")
 def zernike_psf(
     coefficients=None,
     *,
@@ -411,6 +414,7 @@ def _eye_terms(sphere, cylinder, axis_deg, pupil_diameter_mm, device, dtype):
     }
 
 
+@register_kernel("myopia")
 def myopia_kernel(
     diopters,
     pupil_diameter_mm: float = 4.0,
@@ -458,6 +462,7 @@ def myopia_kernel(
     )
 
 
+@register_kernel("astigmatism")
 def astigmatism_kernel(
     cylinder_diopters,
     axis_deg,
@@ -667,3 +672,20 @@ class AstigmatismBlur(nn.Module):
             f"cylinder_diopters={self.cylinder_diopters}, axis_deg={self.axis_deg}, "
             f"sphere_diopters={self.sphere_diopters}"
         )
+
+
+register_blur_family(
+    BlurFamily(
+        "myopia",
+        lambda x, s, ctx: myopia_blur(x, s),
+        0.01,
+        # at myopia_blur's default 1 arcmin per pixel and 4 mm pupil, 1 D blurs over a
+        # disk of about 14 px diameter: the bracket top blurs over about half the image side
+        lambda h, w: 0.04 * min(h, w),
+        "diopters",
+        description="myopic defocus of the eye, strength = refractive error in diopters",
+        strength="diopters",
+        kernel=myopia_kernel,
+        order=3,
+    )
+)

@@ -3,7 +3,8 @@
 The registry lets the command line and configuration files name a PSF. Each
 entry maps a family name to a builder taking keyword parameters and returning
 ``(B, 1|C, k, k)`` kernels. Families register themselves with
-:func:`register_kernel` in their own module.
+:func:`register_kernel` in their own module (``gaussian.py``, ``motion.py``, ...), next
+to the builder; importing :mod:`blurkit.kernels` imports them all.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from collections.abc import Callable
 import torch
 
 from .._checks import ParameterError
+from .._registry import Registry
 
 __all__ = ["register_kernel", "list_kernels", "get_kernel", "parse_kernel_spec", "make_kernel"]
 
-_KERNELS: dict[str, Callable[..., torch.Tensor]] = {}
+#: kernel builders by family name
+KERNELS: Registry[Callable[..., torch.Tensor]] = Registry(
+    "kernel", what="family", known="known families"
+)
 
 
-def register_kernel(name: str) -> Callable:
-    """Decorator: register a kernel builder under ``name``."""
-
-    def deco(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        if name in _KERNELS and _KERNELS[name] is not fn:
-            raise ValueError(f"kernel family {name!r} registered twice")
-        _KERNELS[name] = fn
-        return fn
-
-    return deco
+def register_kernel(name: str, **metadata) -> Callable:
+    """Decorator: register a kernel builder under ``name`` (in the builder's module)."""
+    return KERNELS.register(name, **metadata)
 
 
 def list_kernels() -> list[str]:
@@ -38,17 +36,12 @@ def list_kernels() -> list[str]:
     >>> "gaussian" in list_kernels()
     True
     """
-    from . import _register  # noqa: F401  (fills the registry)
-
-    return sorted(_KERNELS)
+    return KERNELS.names()
 
 
 def get_kernel(name: str) -> Callable[..., torch.Tensor]:
     """The builder registered under ``name``."""
-    names = list_kernels()
-    if name not in _KERNELS:
-        raise ParameterError(f"kernel: unknown family {name!r}; known families: {', '.join(names)}")
-    return _KERNELS[name]
+    return KERNELS.get_entry(name)
 
 
 def parse_kernel_spec(spec: str) -> tuple[str, dict]:

@@ -57,10 +57,12 @@ from ..functional.conv import blur
 from ._utils import _batch_of, _param_max, kernel_grid, odd_size
 from .defocus import disk_coverage
 from .gaussian import gaussian_kernel
+from .registry import register_kernel
 
 __all__ = ["scatter_kernel", "dirty_lens_blur", "DirtyLensBlur"]
 
 
+@register_kernel("scatter")
 def scatter_kernel(
     weight,
     halo_radius,

@@ -75,12 +75,14 @@ import torch.nn.functional as F
 
 from .._checks import check_choice
 from ..functional.conv import blur, convolve
+from ..kernels.family import blur_families
 from ..kernels.gaussian import gaussian_blur
 from ._inputs import prepare, to_gray
 
 __all__ = ["estimate_blur", "FAMILIES"]
 
-FAMILIES = ("gaussian", "defocus", "motion")
+#: the blur families it estimates (those registered with ``estimable=True``)
+FAMILIES = blur_families(estimable=True)
 
 # Gaussian family: edge reading with a two-scale consistency test (see the module docstring)
 _S_DERIV = 0.45  # scale of the Gaussian derivative used to read gradients

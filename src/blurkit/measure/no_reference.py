@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .._checks import ParameterError, check_allocation, check_int, check_scalar, check_size
 from ..functional.conv import convolve
 from ._inputs import finish, prepare, to_gray
+from .registry import register_metric
 
 __all__ = [
     "laplacian_variance",
@@ -70,6 +71,12 @@ def _sobel(g: torch.Tensor, axis: int, boundary: str = "symmetric") -> torch.Ten
     return convolve(g, k, boundary=boundary, method="direct")
 
 
+@register_metric(
+    "laplacian_variance",
+    higher_is="sharper",
+    reference="Pech-Pacheco et al., ICPR 2000",
+    weakness="unbounded; grows with contrast, texture and noise",
+)
 def laplacian_variance(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """Variance of the Laplacian (Pech-Pacheco et al., "Diatom autofocusing in
     brightfield microscopy: a comparative study", ICPR 2000, doi:10.1109/ICPR.2000.903548).
@@ -95,6 +102,12 @@ def laplacian_variance(images: torch.Tensor, reduction: str = "none") -> torch.T
     return finish(val, reduction, single, dt)
 
 
+@register_metric(
+    "tenengrad",
+    higher_is="sharper",
+    reference="Krotkov, IJCV 1987",
+    weakness="unbounded; grows with contrast, texture and noise",
+)
 def tenengrad(
     images: torch.Tensor, threshold: float = 0.0, reduction: str = "none"
 ) -> torch.Tensor:
@@ -125,6 +138,13 @@ def tenengrad(
     return finish(m2.flatten(1).mean(1), reduction, single, dt)
 
 
+@register_metric(
+    "blur_effect",
+    higher_is="blurrier",
+    reference="Crete-Roffet et al., SPIE 6492, 2007",
+    weakness="saturates beyond the 11-px re-blur; flat scenes read as blurry",
+    min_size=4,
+)
 def blur_effect(images: torch.Tensor, h_size: int = 11, reduction: str = "none") -> torch.Tensor:
     """The blur effect of Crete-Roffet et al. ("The blur effect: perception and estimation
     with a new no-reference perceptual blur metric", SPIE 6492, 2007, doi:10.1117/12.702790).
@@ -272,6 +292,13 @@ def _canny_like(img: torch.Tensor) -> torch.Tensor:
     return keep
 
 
+@register_metric(
+    "edge_width",
+    higher_is="blurrier",
+    reference="Marziliano et al., ICIP 2002",
+    weakness="vertical edges only; texture shortens widths",
+    min_size=4,
+)
 def edge_width(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """Mean edge width in pixels (Marziliano, Dufaux, Winkler & Ebrahimi, "A no-reference
     perceptual blur metric", ICIP 2002, doi:10.1109/ICIP.2002.1038902).
@@ -302,6 +329,13 @@ def edge_width(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     return finish(val, reduction, single, dt)
 
 
+@register_metric(
+    "cpbd",
+    higher_is="sharper",
+    reference="Narvekar & Karam, IEEE TIP 2011",
+    weakness="coarse; near 0 past moderate blur; needs 64x64 blocks",
+    min_size=64,
+)
 def cpbd(images: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """Cumulative probability of blur detection (Narvekar & Karam, "A no-reference image
     blur metric based on the cumulative probability of blur detection (CPBD)",
@@ -404,6 +438,13 @@ def radial_power_spectrum(
     return freqs, sums[:, :n] / counts[:n].clamp_min(1)
 
 
+@register_metric(
+    "spectral_slope",
+    higher_is="sharper",
+    reference="Field, JOSA A 1987; Liu et al., CVPR 2008",
+    weakness="noise/JPEG flatten it; scene statistics vary",
+    min_size=8,
+)
 def spectral_slope(
     images: torch.Tensor, f_low: float = 0.02, f_high: float = 0.35, reduction: str = "none"
 ) -> torch.Tensor:
@@ -444,6 +485,13 @@ def spectral_slope(
     return finish(slope, reduction, single, dt)
 
 
+@register_metric(
+    "hf_energy_ratio",
+    higher_is="sharper",
+    reference="high-frequency energy share",
+    weakness="noise/JPEG raise it; smooth scenes score low",
+    min_size=8,
+)
 def hf_energy_ratio(
     images: torch.Tensor, cutoff: float = 0.15, reduction: str = "none"
 ) -> torch.Tensor:

@@ -14,9 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._checks import check_choice
-from . import no_reference as nr
+from .._registry import Registry
 
-__all__ = ["MetricInfo", "METRICS", "list_metrics", "get_metric", "sharpness_sign"]
+__all__ = [
+    "MetricInfo",
+    "METRICS",
+    "register_metric",
+    "list_metrics",
+    "get_metric",
+    "sharpness_sign",
+]
 
 
 @dataclass(frozen=True)
@@ -40,65 +47,21 @@ class MetricInfo:
     min_size: int = 3
 
 
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo(
-            "laplacian_variance",
-            nr.laplacian_variance,
-            "sharper",
-            "Pech-Pacheco et al., ICPR 2000",
-            "unbounded; grows with contrast, texture and noise",
-        ),
-        MetricInfo(
-            "tenengrad",
-            nr.tenengrad,
-            "sharper",
-            "Krotkov, IJCV 1987",
-            "unbounded; grows with contrast, texture and noise",
-        ),
-        MetricInfo(
-            "blur_effect",
-            nr.blur_effect,
-            "blurrier",
-            "Crete-Roffet et al., SPIE 6492, 2007",
-            "saturates beyond the 11-px re-blur; flat scenes read as blurry",
-            4,
-        ),
-        MetricInfo(
-            "edge_width",
-            nr.edge_width,
-            "blurrier",
-            "Marziliano et al., ICIP 2002",
-            "vertical edges only; texture shortens widths",
-            4,
-        ),
-        MetricInfo(
-            "cpbd",
-            nr.cpbd,
-            "sharper",
-            "Narvekar & Karam, IEEE TIP 2011",
-            "coarse; near 0 past moderate blur; needs 64x64 blocks",
-            64,
-        ),
-        MetricInfo(
-            "spectral_slope",
-            nr.spectral_slope,
-            "sharper",
-            "Field, JOSA A 1987; Liu et al., CVPR 2008",
-            "noise/JPEG flatten it; scene statistics vary",
-            8,
-        ),
-        MetricInfo(
-            "hf_energy_ratio",
-            nr.hf_energy_ratio,
-            "sharper",
-            "high-frequency energy share",
-            "noise/JPEG raise it; smooth scenes score low",
-            8,
-        ),
-    )
-}
+#: the no-reference measures by name, in definition order (registered in no_reference.py)
+METRICS: Registry[MetricInfo] = Registry("metric", what="measure")
+
+
+def register_metric(
+    name: str, *, higher_is: str, reference: str, weakness: str, min_size: int = 3
+) -> Callable[[Callable], Callable]:
+    """Decorator registering a no-reference measure ``fn(images) -> (B,)`` under ``name``."""
+    check_choice(higher_is, "higher_is", ("sharper", "blurrier"))
+
+    def deco(fn: Callable) -> Callable:
+        METRICS.add(name, MetricInfo(name, fn, higher_is, reference, weakness, min_size))
+        return fn
+
+    return deco
 
 
 def list_metrics() -> list[str]:
@@ -108,8 +71,7 @@ def list_metrics() -> list[str]:
 
 def get_metric(name: str) -> MetricInfo:
     """The :class:`MetricInfo` of a registered measure."""
-    check_choice(name, "metric", list(METRICS))
-    return METRICS[name]
+    return METRICS.get_entry(name)
 
 
 def sharpness_sign(name: str) -> float:

@@ -13,8 +13,7 @@ the same names (:data:`ARCHITECTURES` and their registry aliases), and
 only with ``trust_pickle=True``).
 """
 
-from . import _register  # noqa: F401  (registrations)
-from ._register import BUNDLED_CIFAR, BUNDLED_CIFAR_ROBUST
+from . import zoo  # noqa: F401  (the built-in models register on import)
 from .architectures import ALIASES, ARCHITECTURES, estimate_parameters, instantiate
 from .cifar import CIFAR10_CLASSES, AirNet, ResNet9, ResNet20
 from .imagenet import efficientnet_lite0_weights_path, imagenet_classes
@@ -30,6 +29,7 @@ from .registry import (
 )
 from .trained import build_model, load_trained
 from .wrappers import Classifier, Normalize, ResizeCenterCrop
+from .zoo import BUNDLED_CIFAR, BUNDLED_CIFAR_ROBUST
 
 DEFAULT_MODEL = BUNDLED_CIFAR  # the model commands use when none is named
 

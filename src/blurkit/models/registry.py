@@ -32,6 +32,7 @@ import torch
 
 from .._assets import ASSETS
 from .._checks import ParameterError, UnsafeFileError
+from .._registry import Registry
 from .wrappers import Classifier
 
 __all__ = [
@@ -64,7 +65,12 @@ class ModelEntry:
         return self.bundled is not None and (ASSETS / self.bundled).exists()
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+#: the registered models by name (the built-in ones are registered in zoo.py)
+_REGISTRY: Registry[ModelEntry] = Registry(
+    "model",
+    known="registered",
+    hint=" (or 'timm:<arch>', 'torchvision:<arch>', or a file path)",
+)
 
 
 def register_model(
@@ -93,12 +99,15 @@ def register_model(
     def deco(builder: Callable[..., Classifier]) -> Callable[..., Classifier]:
         if name in _REGISTRY:
             raise ParameterError(f"register_model: the name {name!r} is already registered")
-        if ":" in name:
+        if ":" in str(name):
             raise ParameterError(
                 f"register_model: ':' is reserved for timm:/torchvision:, got {name!r}"
             )
-        _REGISTRY[name] = ModelEntry(
-            name, builder, dataset, num_classes, input_size, bundled, description, extra
+        _REGISTRY.add(
+            name,
+            ModelEntry(
+                name, builder, dataset, num_classes, input_size, bundled, description, extra
+            ),
         )
         return builder
 
@@ -111,7 +120,7 @@ def list_models(pattern: str | None = None, *, bundled_only: bool = False) -> li
     ``timm:<arch>`` and ``torchvision:<arch>`` names are accepted by
     :func:`load_model` too but not listed here (see ``timm.list_models()``).
     """
-    names = sorted(_REGISTRY)
+    names = _REGISTRY.names()
     if pattern:
         names = fnmatch.filter(names, pattern)
     if bundled_only:
@@ -120,13 +129,7 @@ def list_models(pattern: str | None = None, *, bundled_only: bool = False) -> li
 
 
 def _entry(name: str) -> ModelEntry:
-    if name not in _REGISTRY:
-        close = [n for n in _REGISTRY if name.lower() in n.lower()] or list_models()
-        raise ParameterError(
-            f"model: unknown name {name!r}; registered: {', '.join(close)} "
-            "(or 'timm:<arch>', 'torchvision:<arch>', or a file path)"
-        )
-    return _REGISTRY[name]
+    return _REGISTRY.get_entry(name)
 
 
 def model_info(name: str) -> dict:

@@ -49,18 +49,21 @@ from torch import nn
 from .._checks import ParameterError, check_choice, check_image, check_scalar
 from .._seeds import make_generator
 from ..functional.conv import blur
-from .critical import (
+from ..kernels.family import blur_families
+from ..kernels.motion import trajectory_kernel
+from ..kernels.optics import zernike_psf
+from ..measure.full_reference import psnr as _psnr
+from ..measure.full_reference import ssim as _ssim
+from ._per_image import (
     _batches,
     _check_labels,
     _context,
     _EvalMode,
     _model_device,
-    _psnr,
     _slice_ctx,
-    _ssim,
     classification_margin,
-    get_family,
 )
+from .families import get_family
 
 __all__ = [
     "AttackResult",
@@ -159,8 +162,6 @@ class _Motion(_Space):
         return self.p0.clone()
 
     def kernel(self, p):
-        from ..kernels.motion import trajectory_kernel
-
         return trajectory_kernel(p, self.k, center=True)
 
     def project(self, p):
@@ -192,8 +193,6 @@ class _Zernike(_Space):
         return self.c0.clone()
 
     def kernel(self, c):
-        from ..kernels.optics import zernike_psf
-
         full = torch.zeros(c.shape[0], self.j, device=c.device, dtype=c.dtype)
         full = full.index_copy(1, torch.tensor(self.modes, device=c.device), c)
         return zernike_psf(full, size=self.k, **self.options)
@@ -559,7 +558,7 @@ def attack_success_curve(
     budgets: Sequence[float] = (0.95, 0.9, 0.8, 0.7),
     *,
     kernel: str = "freeform",
-    families: Sequence[str] = ("gaussian", "defocus", "motion"),
+    families: Sequence[str] = blur_families(twinned=True),
     **attack_kwargs,
 ) -> list[dict]:
     """Attack success rate against the SSIM budget, beside the fixed families at each budget.

@@ -41,6 +41,7 @@ from torch import nn
 
 from .._checks import ParameterError, check_scalar
 from ..models.features import FeatureEncoder
+from .critical import critical_blur
 from .latent import (
     KNN_K,
     CrossFittedProbe,
@@ -114,8 +115,6 @@ def embedding_critical_blur(
         >>> len(r), bool((r.passes <= 12).all())
         (4, True)
     """
-    from .critical import critical_blur
-
     if threshold is not None:
         threshold = check_scalar(threshold, "threshold", low=-1.0, high=1.0)
     enc = encoder if isinstance(encoder, FeatureEncoder) else FeatureEncoder(encoder, layer)

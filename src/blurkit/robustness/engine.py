@@ -45,7 +45,9 @@ from torch.utils.data import DataLoader
 
 from .._checks import ParameterError
 from .._json import dumps
+from ..corruptions import SUITES, corrupt, get_corruption
 from ..data.sources import as_eval_dataset
+from ..kernels.family import blur_families
 from .config import EvalConfig, parse_shard
 from .distributed import DistContext, broadcast_from_rank0, gather_to_rank0, init_distributed
 from .examples import save_examples
@@ -61,8 +63,9 @@ __all__ = [
     "CRITICAL_FAMILIES",
 ]
 
-#: critical-blur families searched by default (``blurkit.robustness.list_families``)
-CRITICAL_FAMILIES: tuple[str, ...] = ("gaussian", "defocus", "motion")
+#: critical-blur families searched by default: those with a corruption twin
+#: (:func:`blurkit.kernels.family.blur_families`)
+CRITICAL_FAMILIES: tuple[str, ...] = blur_families(twinned=True)
 
 _FIXED_FRONT, _FIXED_BACK = FIXED_FRONT, FIXED_BACK
 
@@ -74,8 +77,6 @@ def resolve_corruptions(suite_or_names) -> tuple[str, ...]:
         >>> resolve_corruptions("gaussian_blur,motion_blur")
         ('gaussian_blur', 'motion_blur')
     """
-    from ..corruptions import SUITES
-
     if isinstance(suite_or_names, str):
         if suite_or_names in SUITES:
             return tuple(SUITES[suite_or_names])
@@ -93,15 +94,12 @@ def _preset_for(name: str, preset: str, corrupt_fn) -> str:
     """The preset to use for ``name``: the requested one if the family has it, else its first."""
     if corrupt_fn is not None:
         return preset
-    from ..corruptions import get_corruption
 
     presets = get_corruption(name).presets
     return preset if preset in presets else presets[0]
 
 
 def _default_corrupt(x, name, severity, *, preset, seed):
-    from ..corruptions import corrupt
-
     return corrupt(x, name, severity, preset=preset, seed=seed)
 
 

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from .._checks import ParameterError, check_int
+from .critical import critical_blur
+from .metrics import flip_probability, wilson_interval
 
 __all__ = [
     "Task",
@@ -218,8 +220,6 @@ class ClassificationTask(Task):
         return rec
 
     def metrics(self, records, corruption, clean=None):
-        from .metrics import wilson_interval
-
         c1 = np.asarray(records["correct"], dtype=bool)
         n = int(c1.shape[0])
         correct = int(c1.sum())
@@ -266,8 +266,6 @@ class ClassificationTask(Task):
         return outputs.topk(min(self.topk, outputs.shape[1]), dim=1).indices[:, 0].cpu().numpy()
 
     def sweep_metrics(self, values):
-        from .metrics import flip_probability
-
         P = np.asarray(values)
         if not P.size or P.shape[1] == 0:
             return {"flip_probability": 0.0, "flips_per_step": []}
@@ -278,7 +276,6 @@ class ClassificationTask(Task):
 
     def critical(self, model, images, labels, family, seed, **kwargs):
         from .._json import to_jsonable as jsonable
-        from .critical import critical_blur
 
         res = critical_blur(model, images, labels, family, seed=int(seed), **kwargs)
         curve = res.ssim_curve(torch.linspace(0, 1, 51))

@@ -35,12 +35,16 @@ import torch
 from torch import nn
 
 from ..._checks import ParameterError, check_choice, check_image, check_scalar
+from ...kernels import disk_kernel, gaussian_kernel, motion_kernel
+from ...kernels.family import blur_families, get_blur_family
+from ...measure import estimate_blur
 from .freeform import _crop_support, estimate_freeform_kernel
 from .nonblind import NONBLIND_METHODS, deconvolve
 
 __all__ = ["BLIND_FAMILIES", "estimate_kernel", "blind_deblur", "BlindDeblur"]
 
-BLIND_FAMILIES = ("free", "gaussian", "defocus", "motion")
+#: a free-form kernel, or a family :func:`blurkit.measure.estimate_blur` estimates
+BLIND_FAMILIES = ("free", *blur_families(estimable=True))
 
 
 def _default_method(family: str, method: str | None) -> str:
@@ -81,9 +85,6 @@ def estimate_kernel(
         >>> k.shape[:2], sorted(p)
         (torch.Size([1, 1]), ['sigma'])
     """
-    from ...kernels import disk_kernel, gaussian_kernel, motion_kernel
-    from ...measure import estimate_blur
-
     check_choice(family, "family", BLIND_FAMILIES)
     shrink = check_scalar(shrink, "shrink", low=0.0, high=10.0, low_inclusive=False)
     x, _ = check_image(images)
@@ -98,11 +99,8 @@ def estimate_kernel(
         est = estimate_blur(x, family=family)  # the input rule: finite, >= 32x32
     dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     if not len(x):  # an empty batch: no kernels
-        names = (
-            ("length", "angle")
-            if family == "motion"
-            else ("sigma" if family == "gaussian" else "radius",)
-        )
+        fam = get_blur_family(family)  # the parameters it reports: strength, then the rest
+        names = (fam.strength, *(fam.sampler.extra if fam.sampler is not None else ()))
         return x.new_zeros(0, 1, 1, 1, dtype=dt), {n: x.new_zeros(0, dtype=dt) for n in names}
     # a kernel may not exceed a quarter of the image's shorter side
     cap = max(min(x.shape[-2:]) / 4.0, 1.0)

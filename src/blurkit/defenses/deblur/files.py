@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from ...files import FilesResult, map_image_files  # what blur_files returns too
+from ...kernels import make_kernel
+from .frontend import make_deblurrer
 
 __all__ = ["deblur_files"]
 
@@ -55,9 +57,6 @@ def deblur_files(
         >>> [q.name for _, q in r.written], [q.name for q, _ in r.failed]
         (['a.png'], ['missing.png'])
     """
-    from ...kernels import make_kernel
-    from .frontend import make_deblurrer
-
     k = make_kernel(kernel) if kernel is not None else None
     module = make_deblurrer(method, k, **params).to(device)
     kernel_hw = None if k is None else tuple(k.shape[-2:])

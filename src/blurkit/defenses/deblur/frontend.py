@@ -20,6 +20,9 @@ import torch
 from torch import nn
 
 from ..._checks import ParameterError, check_choice
+from .blind import BlindDeblur
+from .learned import load_deblur_net
+from .nonblind import NonBlindDeblur
 
 __all__ = ["DeblurFrontEnd", "make_deblurrer", "DEBLUR_METHODS"]
 
@@ -56,10 +59,6 @@ def make_deblurrer(method: str, kernel: torch.Tensor | None = None, **params) ->
         >>> make_deblurrer("wiener", gaussian_kernel(1.0), balance=1e-3)
         NonBlindDeblur(method='wiener', kernel=(1, 1, 9, 9), params={'balance': 0.001})
     """
-    from .blind import BlindDeblur
-    from .learned import load_deblur_net
-    from .nonblind import NonBlindDeblur
-
     check_choice(method, "method", DEBLUR_METHODS)
     if method == "blind":
         if kernel is not None:

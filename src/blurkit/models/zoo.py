@@ -1,7 +1,7 @@
-"""The models blurkit registers by name.
+"""The models blurkit registers by name: their builders, registered where defined.
 
 Names of trained weights end in their training method (``-baseline``,
-``-blur-aug``, ...) so robustness comparisons read from the name; architecture
+``-augment``, ``-adversarial``) so robustness comparisons read from the name; architecture
 names without a suffix build a randomly initialised network unless
 ``weights=`` is given.
 """

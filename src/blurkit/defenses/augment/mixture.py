@@ -48,12 +48,11 @@ batch; albumentations works one image at a time on the CPU).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._checks import (
+from ..._checks import (
     DTypeError,
     ParameterError,
     ShapeError,
@@ -62,37 +61,25 @@ from .._checks import (
     check_nonempty_image,
     check_scalar,
 )
-from .._seeds import check_seed
-from .augment import (
-    RandomBlurBase,
-    RandomGaussianBlur,
-    RandomMotionBlur,
-    _range,
-    _stream_base,
-    _work,
-    mix_seed,
-    worker_seed,
-)
+from ..._seeds import check_seed
+from ...corruptions import corrupt, get_corruption
+from ...functional.conv import blur
+from ...kernels._utils import crop_to_energy
+from ...kernels.family import BLUR_FAMILIES, BlurFamily, blur_families, get_blur_family
+from .base import RandomBlurBase, check_range, mix_seed, stream_base, worker_seed, working_precision
 
-__all__ = [
-    "RandomBlur",
-    "RandomBlurTransform",
-    "AlbumentationsRandomBlur",
-    "BlurSchedule",
-    "SCHEDULES",
-    "DEFAULT_FAMILIES",
-    "KERNEL_FAMILIES",
-]
+__all__ = ["RandomBlur", "DEFAULT_FAMILIES", "KERNEL_FAMILIES", "BANKABLE"]
 
-#: the kernel families built in (strength units: pixels); any corruption name works too
-KERNEL_FAMILIES = ("gaussian", "motion", "defocus")
+#: the blur families ``RandomBlur`` draws as kernels (those with a
+#: :class:`~blurkit.kernels.family.Sampler`); any corruption name works too
+KERNEL_FAMILIES = blur_families(sampled=True)
 
-#: default mixture for 32 px (CIFAR) images: the three kernel families at strengths that
-#: span CIFAR-10-C severities 1-5, and two natural families over their severity range
+#: default mixture for 32 px (CIFAR) images: the kernel families at their samplers' ranges
+#: (strengths that span CIFAR-10-C severities 1-5), and two natural families over their
+#: severity range
 DEFAULT_FAMILIES: dict[str, tuple[float, float]] = {
-    "gaussian": (0.3, 1.5),
-    "motion": (1.0, 6.0),
-    "defocus": (0.3, 2.0),
+    # a preset: its order fixes the family indices of the draws (replayable params)
+    **{n: get_blur_family(n).sampler.range for n in ("gaussian", "motion", "defocus")},
     "camera_shake": (1.0, 5.0),
     "myopia": (1.0, 5.0),
 }
@@ -118,7 +105,7 @@ class _Family:
 
     def __init__(self, name: str, strength, boundary: str) -> None:
         self.name = name
-        self.strength = _range(strength, f"families[{name!r}]", low=0.0)
+        self.strength = check_range(strength, f"families[{name!r}]", low=0.0)
         self.boundary = boundary
 
     def draw(self, b: int, uniform, scale: float) -> dict[str, torch.Tensor]:
@@ -129,48 +116,28 @@ class _Family:
         raise NotImplementedError
 
 
-class _Gaussian(_Family):
-    names = ("sigma",)
+class _Kernel(_Family):
+    """A blur family drawn by its :class:`~blurkit.kernels.family.Sampler`."""
 
-    def __init__(self, name, strength, boundary):
-        super().__init__(name, strength, boundary)
-        self.op = RandomGaussianBlur(self.strength, p=1.0, boundary=boundary)
-
-    def blur(self, x, params):
-        return self.op._blur(x, {"sigma": params["sigma"].clamp_min(1e-3)})
-
-
-class _Motion(_Family):
-    names = ("length", "angle")
-
-    def __init__(self, name, strength, boundary):
-        super().__init__(name, strength, boundary)
-        self.op = RandomMotionBlur(self.strength, p=1.0, boundary=boundary)
+    def __init__(self, family: BlurFamily, strength, boundary: str) -> None:
+        self.family = family
+        self.names = (family.strength, *family.sampler.extra)
+        super().__init__(family.name, strength, boundary)
 
     def draw(self, b, uniform, scale):
         out = super().draw(b, uniform, scale)
-        out["angle"] = -180.0 + 360.0 * uniform()
+        if self.family.sampler.draw_extra is not None:
+            out.update(self.family.sampler.draw_extra(uniform))
         return out
 
     def blur(self, x, params):
-        return self.op._blur(x, params)
-
-
-class _Defocus(_Family):
-    names = ("radius",)
-
-    def blur(self, x, params):
-        from ..kernels.defocus import defocus_blur
-
-        return defocus_blur(x, params["radius"], boundary=self.boundary)
+        return self.family.sampler.blur(x, params, self.boundary)
 
 
 class _Corruption(_Family):
     names = ("severity", "seed")
 
     def __init__(self, name, strength, boundary, preset, step, bank=0):
-        from ..corruptions import get_corruption
-
         self.corruption = get_corruption(name)  # raises on unknown names
         super().__init__(name, strength, boundary)
         lo, hi = self.strength
@@ -197,9 +164,6 @@ class _Corruption(_Family):
     def _bank_kernels(self, level: float, x: torch.Tensor) -> torch.Tensor:
         """The family's PSFs at ``level`` for images of ``x``'s size: impulse responses of
         ``bank`` draws (seeds ``0..bank-1``), cropped to 99.9 % of their energy."""
-        from ..corruptions import corrupt
-        from ..kernels._utils import crop_to_energy
-
         c, h, w = x.shape[1:]
         key = (level, c, h, w, str(x.device), x.dtype)
         if key not in self._banks:
@@ -215,16 +179,12 @@ class _Corruption(_Family):
         return self._banks[key]
 
     def blur(self, x, params):
-        from ..corruptions import corrupt
-
         sev = params["severity"].detach().to(torch.float64).cpu()
         seeds = params["seed"].detach().to(torch.float64).cpu().long()
         out = torch.empty_like(x)
         for s in torch.unique(sev).tolist():
             idx = (sev == s).nonzero().squeeze(1)
             if self.bank:
-                from ..functional.conv import blur
-
                 ks = self._bank_kernels(float(s), x)
                 pick = (seeds[idx] % ks.shape[0]).to(ks.device)
                 out[idx.to(x.device)] = blur(x[idx.to(x.device)], ks[pick], self.boundary)
@@ -240,15 +200,19 @@ class _Corruption(_Family):
         return out
 
 
+def _sampled(name) -> bool:
+    """A registered blur family with a sampler (read at call time: a family registered
+    after import is drawn too)."""
+    return (
+        isinstance(name, str) and name in BLUR_FAMILIES and BLUR_FAMILIES[name].sampler is not None
+    )
+
+
 def _make_family(
     name: str, strength, boundary: str, preset: str, step: float, bank: int = 0
 ) -> _Family:
-    if name == "gaussian":
-        return _Gaussian(name, strength, boundary)
-    if name == "motion":
-        return _Motion(name, strength, boundary)
-    if name == "defocus":
-        return _Defocus(name, strength, boundary)
+    if _sampled(name):
+        return _Kernel(BLUR_FAMILIES[name], strength, boundary)
     if not isinstance(name, str):
         raise DTypeError(f"families: expected family names (str), got {name!r}")
     return _Corruption(name, strength, boundary, preset, step, bank)
@@ -326,7 +290,9 @@ class RandomBlur(RandomBlurBase):
             families = [families]
         if not isinstance(families, Mapping):
             families = {
-                n: DEFAULT_FAMILIES.get(n, (0.3, 2.0) if n in KERNEL_FAMILIES else (1.0, 5.0))
+                n: BLUR_FAMILIES[n].sampler.range
+                if _sampled(n)
+                else DEFAULT_FAMILIES.get(n, (1.0, 5.0))
                 for n in families
             }
         if not families:
@@ -367,7 +333,7 @@ class RandomBlur(RandomBlurBase):
             self._generators = {}
         elif self.generator is not None:
             g = torch.Generator(device=self.generator.device)
-            self.generator = g.manual_seed(mix_seed(_stream_base(None, self.generator), w))
+            self.generator = g.manual_seed(mix_seed(stream_base(None, self.generator), w))
 
     def _generator_for(self, device) -> torch.Generator | None:
         self._sync_stream()
@@ -432,7 +398,7 @@ class RandomBlur(RandomBlurBase):
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)
         fam = params["family"].to(device=x.device)
-        xw = _work(x)
+        xw = working_precision(x)
         out = x
         for i, f in enumerate(self.families):
             idx = (sel & (fam == i)).nonzero().squeeze(1)
@@ -449,236 +415,3 @@ class RandomBlur(RandomBlurBase):
     def extra_repr(self) -> str:
         fams = ", ".join(f"{f.name}={f.strength}" for f in self.families)
         return f"{fams}, p={self.p}, strength_scale={self.strength_scale}"
-
-
-# --------------------------------------------------------------------------- torchvision v2
-
-
-try:  # torchvision is a hard dependency of blurkit, but keep the import failure explicit
-    from torchvision import tv_tensors as _tv_tensors
-    from torchvision.transforms.v2 import Transform as _V2Transform
-except ImportError:  # pragma: no cover
-    _V2Transform = torch.nn.Module
-    _tv_tensors = None
-
-
-class RandomBlurTransform(_V2Transform):
-    """:class:`RandomBlur` as a torchvision ``transforms.v2`` transform.
-
-    Blurs image tensors (``tv_tensors.Image`` or plain tensors, ``(C, H, W)`` or a
-    batch ``(B, C, H, W)``, float in [0, 1] or uint8); every other input (labels,
-    boxes, masks) passes through. A batch gets per-image parameters.
-
-    Args:
-        blur: a :class:`RandomBlur`; or ``None`` to build one from ``**kwargs``.
-
-    Example:
-        >>> from torchvision.transforms import v2
-        >>> t = v2.Compose([v2.RandomHorizontalFlip(), RandomBlurTransform(p=1.0, seed=0)])
-        >>> t(torch.rand(3, 16, 16)).shape
-        torch.Size([3, 16, 16])
-    """
-
-    def __init__(self, blur: RandomBlur | None = None, **kwargs) -> None:
-        super().__init__()
-        if blur is not None and kwargs:
-            raise ParameterError("blur: give a RandomBlur or its keyword arguments, not both")
-        self.blur = blur if blur is not None else RandomBlur(**kwargs)
-        if not isinstance(self.blur, RandomBlur):
-            raise DTypeError(f"blur: expected a RandomBlur, got {type(self.blur).__name__}")
-
-    def _is_image(self, inpt) -> bool:
-        return (
-            isinstance(inpt, torch.Tensor)
-            and inpt.ndim in (3, 4)
-            and (
-                _tv_tensors is None
-                or isinstance(inpt, _tv_tensors.Image)
-                or type(inpt) is torch.Tensor
-            )
-        )
-
-    def make_params(self, flat_inputs: list) -> dict:
-        img = next((i for i in flat_inputs if self._is_image(i)), None)
-        if img is None:
-            return {"blur": None}
-        b = img.shape[0] if img.ndim == 4 else 1
-        return {"blur": self.blur.sample_params(b, device=img.device)}
-
-    def transform(self, inpt, params: dict):
-        if not self._is_image(inpt) or params.get("blur") is None:
-            return inpt
-        x = inpt.as_subclass(torch.Tensor)
-        u8 = x.dtype == torch.uint8
-        xf = x.float() / 255.0 if u8 else x
-        y = self.blur.apply(xf, params["blur"])
-        if u8:
-            y = (y * 255.0).round_().clamp_(0, 255).to(torch.uint8)
-        if _tv_tensors is not None and isinstance(inpt, _tv_tensors.Image):
-            return _tv_tensors.wrap(y, like=inpt)
-        return y
-
-    # torchvision < 0.21 names
-    _get_params = make_params
-
-    def _transform(self, inpt, params):
-        return self.transform(inpt, params)
-
-
-# --------------------------------------------------------------------------- albumentations
-
-
-def _albu_base():
-    # albumentations is optional (extra ``bench``/``test``): without it the adaptor
-    # exists but raises a clear ImportError when built, and blurkit still imports
-    try:
-        import albumentations as A
-    except ImportError:
-        return object
-    return A.ImageOnlyTransform
-
-
-class AlbumentationsRandomBlur(_albu_base()):
-    """:class:`RandomBlur` as an albumentations image-only transform (per-image HWC pipelines).
-
-    Takes a uint8 or float32 ``(H, W)`` / ``(H, W, C)`` numpy image, returns the same
-    dtype and shape. Whether it applies is albumentations' ``p``; the family and its
-    parameters are drawn by the wrapped :class:`RandomBlur` from a torch generator
-    seeded by albumentations' own random state, so ``A.Compose(..., seed=...)``
-    reproduces a pipeline and ``get_applied_params()["blur_params"]`` holds the draw.
-    In ``DataLoader`` workers that random state is re-seeded per worker and epoch from
-    the pipeline's seed and torch's worker seed (albumentations itself would repeat it
-    in every worker); ``torch.manual_seed`` plus the same ``seed`` reproduces the run.
-
-    Args:
-        blur: a :class:`RandomBlur` (its own ``p`` is ignored); ``None`` builds one
-            from ``families`` and ``blur_kwargs``.
-        p: probability of applying (albumentations' convention).
-
-    Example:
-        >>> import albumentations as A, numpy as np
-        >>> t = A.Compose([A.HorizontalFlip(p=0.5), AlbumentationsRandomBlur(p=1.0)], seed=0)
-        >>> t(image=np.zeros((16, 16, 3), np.uint8))["image"].dtype
-        dtype('uint8')
-    """
-
-    def __init__(
-        self,
-        blur: RandomBlur | None = None,
-        families=None,
-        p: float = 0.5,
-        blur_kwargs: dict | None = None,
-    ) -> None:
-        if type(self).__mro__[1] is object:
-            raise ImportError(
-                "AlbumentationsRandomBlur needs albumentations: pip install albumentations "
-                "(or blurkit[bench])"
-            )
-        super().__init__(p=p)
-        self.blur = blur if blur is not None else RandomBlur(families, **(blur_kwargs or {}))
-        if not isinstance(self.blur, RandomBlur):
-            raise DTypeError(f"blur: expected a RandomBlur, got {type(self.blur).__name__}")
-
-    def _sync_stream(self) -> None:
-        """Re-seed this transform's albumentations random state on first use in a new
-        ``DataLoader`` worker, from its seed (``A.Compose(..., seed=)``; else a draw from its
-        copied state) mixed with torch's worker seed, so workers and epochs differ (the
-        stream rule of :mod:`blurkit.defenses.augment`)."""
-        import random
-
-        w = worker_seed()
-        if w is None or w == getattr(self, "_stream_worker", None):
-            return
-        self._stream_worker = w
-        seed = getattr(self, "seed", None)
-        base = int(seed) if seed is not None else int(self.random_generator.integers(0, 2**62))
-        mixed = mix_seed(base, w)
-        self.random_generator = np.random.default_rng(mixed)
-        self.py_random = random.Random(mixed)
-
-    def should_apply(self, force_apply: bool = False) -> bool:
-        self._sync_stream()
-        return super().should_apply(force_apply=force_apply)
-
-    def get_params(self) -> dict:
-        self._sync_stream()
-        seed = int(self.random_generator.integers(0, 2**62))
-        g = torch.Generator().manual_seed(seed)
-        params = self.blur.sample_params(1, generator=g)
-        params["apply"] = torch.ones(1, dtype=torch.bool)
-        return {"blur_params": params}
-
-    def apply(self, img: np.ndarray, blur_params: dict | None = None, **kwargs) -> np.ndarray:
-        if blur_params is None:
-            blur_params = self.get_params()["blur_params"]
-        a = np.asarray(img)
-        if a.ndim not in (2, 3):
-            raise ShapeError(f"img: expected an (H, W) or (H, W, C) image, got shape {a.shape}")
-        u8 = a.dtype == np.uint8
-        t = torch.from_numpy(np.ascontiguousarray(a)).float()
-        t = t / 255.0 if u8 else t
-        t = t[None] if a.ndim == 2 else t.permute(2, 0, 1)
-        y = self.blur.apply(t, blur_params)
-        y = y[0] if a.ndim == 2 else y.permute(1, 2, 0)
-        if u8:
-            return (y * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
-        return y.numpy().astype(a.dtype, copy=False)
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("blur",)
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-@dataclass(frozen=True)
-class BlurSchedule:
-    """``p`` and the strength scale of a :class:`RandomBlur` as functions of training progress.
-
-    Both ramp linearly from their ``*_start`` to their ``*_end`` value over the first
-    ``ramp`` fraction of training, then stay.
-
-    Attributes:
-        name: label for logs.
-        p_start, p_end: blur probability at the start / after the ramp.
-        scale_start, scale_end: strength scale (see :class:`RandomBlur`) likewise.
-        ramp: fraction of the training steps the ramp lasts (0 = constant at ``*_end``).
-
-    Example:
-        >>> s = SCHEDULES["pretrain"]
-        >>> s.at(0.0), s.at(1.0)
-        ((0.0, 0.25), (0.5, 1.0))
-    """
-
-    name: str
-    p_start: float
-    p_end: float
-    scale_start: float
-    scale_end: float
-    ramp: float
-
-    def at(self, progress: float) -> tuple[float, float]:
-        """``(p, strength_scale)`` at ``progress`` in [0, 1] (fraction of the steps done)."""
-        t = 1.0 if self.ramp <= 0 else min(1.0, max(0.0, progress) / self.ramp)
-        return (
-            self.p_start + t * (self.p_end - self.p_start),
-            self.scale_start + t * (self.scale_end - self.scale_start),
-        )
-
-    def step(self, blur: RandomBlur, progress: float) -> None:
-        """Set ``blur.p`` and ``blur.strength_scale`` for ``progress``."""
-        p, s = self.at(progress)
-        blur.p, blur.strength_scale = float(p), float(s)
-
-
-#: the two stages: from scratch the first 30 % of the steps ramp from clean images to
-#: half of them blurred at full strength (a network first learns from sharp images, the
-#: curriculum keeps blur from slowing the start); fine-tuning blurs half of every batch
-#: at full strength from the first step and keeps the other half clean, against
-#: forgetting the clean accuracy (the mixed clean/blurred fine-tuning of Vasiljevic et
-#: al. 2016).
-SCHEDULES: dict[str, BlurSchedule] = {
-    "pretrain": BlurSchedule("pretrain", 0.0, 0.5, 0.25, 1.0, 0.3),
-    "finetune": BlurSchedule("finetune", 0.5, 0.5, 1.0, 1.0, 0.0),
-    "constant": BlurSchedule("constant", 0.5, 0.5, 1.0, 1.0, 0.0),
-}

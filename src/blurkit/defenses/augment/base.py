@@ -37,8 +37,12 @@ Written here rather than taken from kornia because kornia's
 ``RandomMotionBlur`` draws one kernel size for the whole batch (every image
 gets the same streak length) and only integer lengths.
 
-Subclasses implement two hooks, which a mixture over families can reuse:
-``_draw(batch, uniform) -> dict`` and ``_blur(images, params) -> images``.
+Subclasses implement two hooks: ``_draw(batch, uniform) -> dict`` and
+``_blur(images, params) -> images``. This module holds the base class and the rules
+every augmentation of :mod:`blurkit.defenses.augment` shares (ranges, the worker
+stream, the working precision); the families are in :mod:`.kernels` and
+:mod:`.mixture`, the library adaptors in :mod:`.transforms`, the training schedules
+in :mod:`.schedules`.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import (
+from ..._checks import (
     DTypeError,
     ParameterError,
     ShapeError,
@@ -59,13 +63,18 @@ from .._checks import (
     check_nonempty_image,
     check_scalar,
 )
-from .._seeds import SEED_MODULUS, check_seed
-from ..functional._padding import BOUNDARIES, pad2d
-from ..functional.conv import blur, blur_separable
-from ..kernels.gaussian import gaussian_kernel1d
-from ..kernels.motion import motion_kernel
+from ..._seeds import SEED_MODULUS, check_seed
+from ...functional._padding import BOUNDARIES
 
-__all__ = ["RandomBlurBase", "RandomGaussianBlur", "RandomMotionBlur"]
+__all__ = [
+    "RandomBlurBase",
+    "Uniform",
+    "check_range",
+    "mix_seed",
+    "stream_base",
+    "worker_seed",
+    "working_precision",
+]
 
 Uniform = Callable[[], torch.Tensor]
 
@@ -88,7 +97,7 @@ def mix_seed(seed: int, worker: int) -> int:
     return int(ss.generate_state(1, np.uint64)[0])
 
 
-def _stream_base(seed: int | None, generator: torch.Generator | None) -> int:
+def stream_base(seed: int | None, generator: torch.Generator | None) -> int:
     """What a worker's stream is derived from: the seed, else a draw from (the worker's copy
     of) the generator."""
     if seed is not None:
@@ -96,13 +105,13 @@ def _stream_base(seed: int | None, generator: torch.Generator | None) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
 
 
-def _work(x: torch.Tensor) -> torch.Tensor:
+def working_precision(x: torch.Tensor) -> torch.Tensor:
     """Half-precision images are blurred in float32 (half convolutions are missing or very
     slow on the CPU); the result is cast back."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def _range(value, name: str, *, low: float | None = None) -> tuple[float, float]:
+def check_range(value, name: str, *, low: float | None = None) -> tuple[float, float]:
     """A ``(lo, hi)`` range from a number (fixed value) or a pair, checked."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -116,61 +125,6 @@ def _range(value, name: str, *, low: float | None = None) -> tuple[float, float]
     if lo > hi:
         raise ParameterError(f"{name}: expected low <= high, got ({lo:g}, {hi:g})")
     return lo, hi
-
-
-def _odd_or_none(size, name: str) -> int | None:
-    if size is None:
-        return None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
-        raise ParameterError(f"{name}: expected an odd positive int or None, got {size!r}")
-    return size
-
-
-def _loop_is_faster(images: torch.Tensor) -> bool:
-    """On the CPU, one convolution per image with that image's tight kernel beats one
-    grouped convolution with every kernel padded to the largest (measured by
-    ``benchmarks/augment.py``: the per-image kernels are mostly far smaller than the
-    largest); on accelerators the single batched call wins."""
-    return images.device.type == "cpu" and images.shape[0] > 1
-
-
-def _each(images: torch.Tensor, fn: Callable) -> torch.Tensor:
-    """``fn(i, images[i:i+1])`` for every image, written into one output tensor."""
-    out = torch.empty_like(images)
-    for i in range(images.shape[0]):
-        out[i : i + 1] = fn(i, images[i : i + 1])
-    return out
-
-
-def _symmetric_separable(image: torch.Tensor, w: list[float], boundary: str) -> torch.Tensor:
-    """Convolve one image with the symmetric 1-D kernel ``w`` along both axes by shifted adds.
-
-    Pairs of taps share a weight, so a radius-``r`` pass costs ``r + 1`` multiply-adds per
-    pixel. On the CPU this beats the engine's grouped convolution about 10x for one image
-    (``benchmarks/augment.py``); the result is the same convolution.
-    """
-    r = len(w) // 2
-    h, wd = image.shape[-2:]
-    p = pad2d(image, (0, 0, r, r), boundary)
-    out = p[..., r : r + h, :] * w[r]
-    for d in range(1, r + 1):
-        out.add_(p[..., r - d : r - d + h, :] + p[..., r + d : r + d + h, :], alpha=w[r + d])
-    p = pad2d(out, (r, r, 0, 0), boundary)
-    out = p[..., r : r + wd] * w[r]
-    for d in range(1, r + 1):
-        out.add_(p[..., r - d : r - d + wd] + p[..., r + d : r + d + wd], alpha=w[r + d])
-    return out
-
-
-def _sparse_conv(image: torch.Tensor, taps: list, hy: int, hx: int, boundary: str) -> torch.Tensor:
-    """True convolution of one image with a sparse kernel given as ``(dy, dx, weight)`` taps
-    (row and column offsets from the centre pixel), by shifted adds of the padded image."""
-    h, w = image.shape[-2:]
-    p = pad2d(image, (hx, hx, hy, hy), boundary)
-    out = torch.zeros_like(image)
-    for dy, dx, wt in taps:
-        out.add_(p[..., hy - dy : hy - dy + h, hx - dx : hx - dx + w], alpha=wt)
-    return out
 
 
 class RandomBlurBase(nn.Module):
@@ -225,7 +179,7 @@ class RandomBlurBase(nn.Module):
             return
         self._stream_worker = w
         if self.generator is not None:
-            base = _stream_base(self.seed, self.generator)
+            base = stream_base(self.seed, self.generator)
             g = torch.Generator(device=self.generator.device)
             self.generator = g.manual_seed(mix_seed(base, w))
 
@@ -300,7 +254,7 @@ class RandomBlurBase(nn.Module):
         b = x.shape[0]
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)
-        xw = _work(x)
+        xw = working_precision(x)
         fam = {k: params[k].to(device=x.device, dtype=xw.dtype) for k in self.param_names}
         n = int(sel.sum())
         if n == 0:
@@ -337,172 +291,3 @@ class RandomBlurBase(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, boundary={self.boundary!r}"
-
-
-class RandomGaussianBlur(RandomBlurBase):
-    """Gaussian blur with a random sigma per image, ``sigma ~ U(low, high)``.
-
-    Applied as two grouped 1-D passes (one 1-D Gaussian per image).
-
-    Args:
-        sigma: ``(low, high)`` range in pixels, or one number for a fixed sigma.
-        p: probability of blurring each image.
-        kernel_size: odd side of the 1-D kernels; default covers ``truncate`` sigmas of
-            the largest sigma drawn for the batch (the scipy convention).
-        truncate: kernel radius in sigmas when ``kernel_size`` is None.
-        generator, seed, boundary: see :class:`RandomBlurBase`.
-
-    Example:
-        >>> aug = RandomGaussianBlur((0.5, 2.0), p=1.0, seed=0)
-        >>> x = torch.rand(4, 3, 16, 16)
-        >>> y = aug(x)
-        >>> torch.equal(y, aug(x, params=aug.last_params))
-        True
-        >>> aug.last_params["sigma"].unique().numel()  # one sigma per image
-        4
-    """
-
-    param_names = ("sigma",)
-
-    def __init__(
-        self,
-        sigma=(0.1, 2.0),
-        p: float = 0.5,
-        kernel_size: int | None = None,
-        *,
-        truncate: float = 4.0,
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        boundary: str = "reflect",
-    ) -> None:
-        super().__init__(p, generator=generator, seed=seed, boundary=boundary)
-        self.sigma = _range(sigma, "sigma", low=0.0)
-        self.kernel_size = _odd_or_none(kernel_size, "kernel_size")
-        self.truncate = check_scalar(truncate, "truncate", low=0.0, low_inclusive=False)
-
-    def _draw(self, batch: int, uniform: Uniform) -> dict[str, torch.Tensor]:
-        lo, hi = self.sigma
-        return {"sigma": lo + (hi - lo) * uniform()}
-
-    def _blur(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        sigma = params["sigma"]
-        if self.kernel_size is not None:
-            g = gaussian_kernel1d(sigma, self.kernel_size, truncate=self.truncate)
-            return blur_separable(images, g, g, boundary=self.boundary)
-        # each image's own radius int(truncate * sigma + 0.5) (scipy's), so an image's
-        # blur does not depend on the rest of the batch: gaussian_blur(image, sigma)
-        radii = [int(self.truncate * v + 0.5) for v in sigma.detach().cpu().tolist()]
-        if _loop_is_faster(images):
-            weights = [
-                gaussian_kernel1d(sigma[i : i + 1], 2 * r + 1)[0].tolist()
-                for i, r in enumerate(radii)
-            ]
-            return _each(
-                images, lambda i, img: _symmetric_separable(img, weights[i], self.boundary)
-            )
-        big = max(radii)
-        x = torch.arange(-big, big + 1, device=sigma.device, dtype=sigma.dtype)
-        inside = x.abs()[None] <= torch.tensor(radii, device=sigma.device)[:, None]
-        g = torch.exp(-0.5 * (x[None] / sigma.clamp_min(1e-6)[:, None]) ** 2) * inside
-        g = g / g.sum(-1, keepdim=True)
-        return blur_separable(images, g, g, boundary=self.boundary)
-
-    def extra_repr(self) -> str:
-        return f"sigma={self.sigma}, {super().extra_repr()}"
-
-
-class RandomMotionBlur(RandomBlurBase):
-    """Linear motion blur with a random length and angle per image.
-
-    ``length ~ U(length)`` in pixels (sub-pixel, not rounded) and
-    ``angle ~ U(angle)`` in degrees counter-clockwise; kernels from
-    :func:`blurkit.kernels.motion_kernel`, applied by :func:`blurkit.blur`
-    (``method="auto"`` switches to FFT for long streaks).
-
-    Args:
-        length: ``(low, high)`` range in pixels, or one number.
-        angle: ``(low, high)`` range in degrees, or one number.
-        p: probability of blurring each image.
-        profile: ``"uniform"`` or ``"imagenet-c"`` (see :func:`~blurkit.kernels.motion_kernel`).
-        sigma: range of the ImageNet-C profile's sigma (required with that profile).
-        kernel_size: odd kernel side; default holds the longest streak drawn.
-        method: ``"auto"``, ``"direct"`` or ``"fft"``, see :func:`blurkit.blur`.
-        generator, seed, boundary: see :class:`RandomBlurBase`.
-
-    Example:
-        >>> aug = RandomMotionBlur((3.0, 9.0), p=1.0, seed=0)
-        >>> y = aug(torch.rand(2, 3, 16, 16))
-        >>> sorted(aug.last_params)
-        ['angle', 'apply', 'length']
-    """
-
-    def __init__(
-        self,
-        length=(3.0, 15.0),
-        angle=(-180.0, 180.0),
-        p: float = 0.5,
-        *,
-        profile: str = "uniform",
-        sigma=None,
-        kernel_size: int | None = None,
-        method: str = "auto",
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        boundary: str = "reflect",
-    ) -> None:
-        super().__init__(p, generator=generator, seed=seed, boundary=boundary)
-        self.length = _range(length, "length", low=0.0)
-        self.angle = _range(angle, "angle")
-        self.profile = check_choice(profile, "profile", ("uniform", "imagenet-c"))
-        if profile == "imagenet-c":
-            if sigma is None:
-                raise ParameterError("sigma: a range is required with profile='imagenet-c'")
-            self.sigma = _range(sigma, "sigma", low=0.0)
-            if self.sigma[0] <= 0:
-                raise ParameterError(f"sigma: expected values > 0, got {self.sigma}")
-            self.param_names = ("length", "angle", "sigma")
-        else:
-            if sigma is not None:
-                raise ParameterError("sigma: only used with profile='imagenet-c'")
-            self.sigma = None
-            self.param_names = ("length", "angle")
-        self.kernel_size = _odd_or_none(kernel_size, "kernel_size")
-        self.method = check_choice(method, "method", ("auto", "direct", "fft"))
-
-    def _draw(self, batch: int, uniform: Uniform) -> dict[str, torch.Tensor]:
-        (l0, l1), (a0, a1) = self.length, self.angle
-        out = {"length": l0 + (l1 - l0) * uniform(), "angle": a0 + (a1 - a0) * uniform()}
-        if self.sigma is not None:
-            s0, s1 = self.sigma
-            out["sigma"] = s0 + (s1 - s0) * uniform()
-        return out
-
-    def _blur(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        k = motion_kernel(
-            params["length"],
-            params["angle"],
-            self.kernel_size,
-            profile=self.profile,
-            sigma=params.get("sigma"),
-        )
-        if not _loop_is_faster(images):
-            return blur(images, k, boundary=self.boundary, method=self.method)
-        # a streak fills a small part of its square: crop each kernel to its support
-        # (symmetric about the centre pixel) and convolve image by image
-        n = k.shape[-1]
-        c = n // 2
-        dist = (torch.arange(n, device=k.device) - c).abs()
-        nz = k[:, 0].detach() != 0
-        hy = (dist * nz.any(-1)).amax(-1).tolist()
-        hx = (dist * nz.any(-2)).amax(-1).tolist()
-        taps = [[] for _ in range(images.shape[0])]
-        kd = k[:, 0].detach()
-        nzi = (kd != 0).nonzero()
-        for (b, i, j), v in zip(
-            nzi.tolist(), kd[nzi[:, 0], nzi[:, 1], nzi[:, 2]].tolist(), strict=True
-        ):
-            taps[b].append((i - c, j - c, v))
-        return _each(images, lambda b, img: _sparse_conv(img, taps[b], hy[b], hx[b], self.boundary))
-
-    def extra_repr(self) -> str:
-        return f"length={self.length}, angle={self.angle}, {super().extra_repr()}"
