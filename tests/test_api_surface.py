@@ -45,6 +45,11 @@ PUBLIC: dict[str, list[str]] = {
         RandomBlur RandomBlurBase RandomBlurTransform RandomGaussianBlur RandomMotionBlur
         SCHEDULES
     """.split(),
+    "blurkit.defenses.augment": """
+        AlbumentationsRandomBlur BANKABLE BlurSchedule DEFAULT_FAMILIES KERNEL_FAMILIES
+        RandomBlur RandomBlurBase RandomBlurTransform RandomGaussianBlur RandomMotionBlur
+        SCHEDULES
+    """.split(),
     "blurkit.defenses.deblur": """
         blind_deblur BLIND_FAMILIES BlindDeblur deblur_files DEBLUR_METHODS DEBLUR_NET_ASSET
         DeblurFrontEnd DeblurNet deconvolve estimate_freeform_kernel
@@ -165,7 +170,7 @@ def test_subpackages_load_lazily():
     )
     assert r.returncode == 0, r.stderr
     before, after = (set(eval(line)) for line in r.stdout.split("\n")[:2])  # noqa: S307
-    assert before - {"_checks", "_seeds"} == EAGER, before
+    assert before - {"_checks", "_registry", "_seeds"} == EAGER, before
     assert after - before == {"measure"}, after - before
 
 
