@@ -474,10 +474,3 @@ def check_psf(k: torch.Tensor, name: str = "kernels") -> torch.Tensor:
 #: half-quadratic continuation steps and ``inner_iter`` of the TV / hyper-Laplacian MAP):
 #: past a few hundred they only amplify noise, and 10**9 would run for days
 MAX_ITERATIONS = 10_000
-
-# Former names of the rules above, still imported by defenses/random_blur.py and
-# defenses/augment.py (being reorganised in another branch); not part of __all__.
-# TODO: drop once those modules import check_finite / check_nonempty.
-check_image_values = check_finite
-check_nonempty_image = check_nonempty
-check_finite_image = check_finite

@@ -97,7 +97,7 @@ def train_command(
         "'gaussian=0.3:1.5,camera_shake=1:5' (default: RandomBlur's mixture).",
     ),
     schedule: str = typer.Option(
-        None, help="finetune | pretrain | constant (default: finetune with --finetune)."
+        None, help="finetune | pretrain (default: finetune with --finetune)."
     ),
     consistency_weight: float = typer.Option(
         None,

@@ -59,8 +59,7 @@ from ..._checks import (
     ShapeError,
     check_choice,
     check_image,
-    check_image_values,
-    check_nonempty_image,
+    check_images,
     check_scalar,
 )
 from ..._seeds import SEED_MODULUS, check_seed
@@ -248,9 +247,7 @@ class RandomBlurBase(nn.Module):
         raise :class:`~blurkit.ParameterError`) with ``H, W >= 1``; blurred images are
         clipped to [0, 1], as the corruptions are.
         """
-        x, single = check_image(images)
-        check_nonempty_image(x)
-        check_image_values(x)
+        x, single = check_images(images)
         b = x.shape[0]
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)

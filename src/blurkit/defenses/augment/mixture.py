@@ -56,9 +56,7 @@ from ..._checks import (
     DTypeError,
     ParameterError,
     ShapeError,
-    check_image,
-    check_image_values,
-    check_nonempty_image,
+    check_images,
     check_scalar,
 )
 from ..._seeds import check_seed
@@ -391,9 +389,7 @@ class RandomBlur(RandomBlurBase):
         ``H, W >= 1``; half-precision images are blurred in float32; blurred images are
         clipped to [0, 1] (as the corruption families are), others pass through.
         """
-        x, single = check_image(images)
-        check_nonempty_image(x)
-        check_image_values(x)
+        x, single = check_images(images)
         b = x.shape[0]
         self._check_params(params, b)
         sel = params["apply"].to(device=x.device, dtype=torch.bool)

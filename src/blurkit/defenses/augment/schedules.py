@@ -62,5 +62,4 @@ class BlurSchedule:
 SCHEDULES: dict[str, BlurSchedule] = {
     "pretrain": BlurSchedule("pretrain", 0.0, 0.5, 0.25, 1.0, 0.3),
     "finetune": BlurSchedule("finetune", 0.5, 0.5, 1.0, 1.0, 0.0),
-    "constant": BlurSchedule("constant", 0.5, 0.5, 1.0, 1.0, 0.0),
 }
