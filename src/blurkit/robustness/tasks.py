@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .._checks import ParameterError, check_int
+from .._registry import Registry
 from .critical import critical_blur
 from .metrics import flip_probability, wilson_interval
 
@@ -42,8 +43,8 @@ __all__ = [
     "list_tasks",
 ]
 
-#: name -> task class
-TASKS: dict[str, type[Task]] = {}
+#: name -> task class (the generic registry: "did you mean" on a miss)
+TASKS: Registry[type[Task]] = Registry("task", what="task", known="registered")
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
@@ -53,7 +54,7 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise ParameterError(f"register_task: expected a Task subclass, got {cls!r}")
         cls.name = name
-        TASKS[name] = cls
+        TASKS.add(name, cls)
         return cls
 
     return deco
@@ -61,14 +62,12 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
 def list_tasks() -> list[str]:
     """Names of the registered tasks."""
-    return sorted(TASKS)
+    return TASKS.names()
 
 
 def get_task(name: str) -> type[Task]:
     """The task class registered as ``name``."""
-    if name not in TASKS:
-        raise ParameterError(f"task: expected one of {list_tasks()}, got {name!r}")
-    return TASKS[name]
+    return TASKS.get_entry(name)
 
 
 class Task:
