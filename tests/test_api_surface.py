@@ -62,7 +62,7 @@ PUBLIC: dict[str, list[str]] = {
     """.split(),
     "blurkit.io": """
         display_path IMAGE_EXTENSIONS ImageReadError iter_image_files read_image
-        walk_image_files write_image
+        pil_to_tensor walk_image_files write_image
     """.split(),
     "blurkit.kernels": """
         anisotropic_gaussian_kernel arcmin_per_pixel astigmatism_blur astigmatism_kernel

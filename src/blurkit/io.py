@@ -39,9 +39,16 @@ __all__ = [
     "write_image",
     "iter_image_files",
     "walk_image_files",
+    "pil_to_tensor",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def pil_to_tensor(image) -> torch.Tensor:
+    """A PIL image (any mode) as an RGB ``(3, H, W)`` float32 tensor in ``[0, 1]``."""
+    a = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 class ImageReadError(BlurkitError, OSError):

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._assets import asset_path
 from .._checks import ParameterError
-from ..models.wrappers import pil_to_tensor
+from ..io import pil_to_tensor
 from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
 
 __all__ = [

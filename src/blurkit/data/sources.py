@@ -46,6 +46,25 @@ _IMAGE_KEYS = ("image", "img", "pixel_values", "x")
 _LABEL_KEYS = ("label", "labels", "target", "y")
 
 
+def spread_positions(n_total: int, m: int) -> list[int]:
+    """``m`` dataset positions spread evenly over ``0 .. n_total - 1``.
+
+    Subsets (critical blur, the flip sweep, examples, ``limit``) use these
+    instead of the first ``m`` images: datasets stored by class (ImageFolder
+    trees, the CIFAR archives, the bundled sample) would otherwise give a subset
+    of one class. Deterministic and independent of batching and sharding.
+
+    >>> spread_positions(10, 3)
+    [0, 4, 9]
+    """
+    m = max(0, min(int(m), int(n_total)))
+    if m == 0:
+        return []
+    if m == 1:
+        return [0]
+    return sorted({round(i * (n_total - 1) / (m - 1)) for i in range(m)})
+
+
 def _is_int(v) -> bool:
     if isinstance(v, bool):
         return False
@@ -133,7 +152,7 @@ class EvalDataset(Dataset):
     def _image(self, img) -> torch.Tensor:
         from PIL import Image
 
-        from ..models.wrappers import pil_to_tensor
+        from ..io import pil_to_tensor
 
         if isinstance(img, np.ndarray):
             a = img
@@ -205,8 +224,6 @@ def as_eval_dataset(
         ``DataLoader`` (else ``None``), ``source`` (text naming the data) and
         ``in_memory`` (whether the items are already decoded: no loader workers needed).
     """
-    from ..robustness.seeds import spread_positions
-
     info = {"batch_size": None, "num_workers": None, "source": None, "in_memory": False}
     preprocess = getattr(model, "preprocess", None) if model is not None else None
     model_classes = getattr(model, "classes", None) if model is not None else None

@@ -37,6 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import ParameterError, ShapeError, check_int, check_size
+from ..functional.fourier import (
+    forward_differences,
+    kernel_least_squares,
+    nonnegative_kernel_least_squares,
+    otf,
+)
 from ._inputs import check_pair
 
 __all__ = ["FIT_FAMILIES", "PSFFit", "fit_psf", "kernel_psnr"]
@@ -85,8 +91,6 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
 def _conv(X: torch.Tensor, k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """Circular convolution of an image given by its ``rfft2`` ``X`` (the interior used
     for scoring lies a kernel radius away from the wrap-around)."""
-    from ..defenses.deblur._fft import otf
-
     return torch.fft.irfft2(X * otf(k, shape), s=shape)
 
 
@@ -173,51 +177,21 @@ def _inits(family: str, k: torch.Tensor) -> list[list[float]]:
     return [[_inv_softplus(length), a], [_inv_softplus(length), -a]]
 
 
-def _free_fit(x, y, n, inner, reg_rel, nn_iters: int = 400):
-    """Non-negative least-squares PSF on an ``n`` box, in the gradient domain.
-
-    The unconstrained solution (conjugate gradients) explains a real capture almost
-    exactly but oscillates around zero; clipping it afterwards throws most of that
-    away (on Levin's im01_ker01: 49.7 dB unclipped, 29.2 dB clipped). So the CG
-    solution, clipped, only starts an accelerated projected-gradient (FISTA) solve of
-    the same problem with ``k >= 0`` as a constraint, whose step is ``1 / L`` with
-    ``L`` the largest eigenvalue of the normal operator, bounded by the largest
-    ``|S_x|^2 + |S_y|^2`` over frequencies (the masks only shrink it).
-    """
-    from ..defenses.deblur import freeform as ff
-
+def _free_fit(x, y, n, inner, reg_rel):
+    """Non-negative least-squares PSF on an ``n`` box, in the gradient domain (where the
+    offset does not enter): conjugate gradients without the constraint, then the
+    constrained solve from there (:func:`~blurkit.functional.fourier.nonnegative_kernel_least_squares`)."""
     h, w = x.shape[-2:]
-    sx, sy = ff._grad(x)
-    bx, by = ff._grad(y)
+    sx, sy = forward_differences(x)
+    bx, by = forward_differences(y)
     m = torch.zeros(1, 1, h, w, dtype=x.dtype)
     m[..., inner : h - inner, inner : w - inner] = 1
     energy = float((m * (sx.square() + sy.square())).sum())
     reg = reg_rel * energy / (n * n)
     k0 = torch.zeros(1, 1, n, n, dtype=x.dtype)
     k0[..., n // 2, n // 2] = 1.0
-    hk = ff._kernel_ls(sx, sy, bx, by, m, m, k0, reg, 60)
-    shape = (h, w)
-    Sx, Sy = torch.fft.rfft2(sx), torch.fft.rfft2(sy)
-    lip = float((Sx.abs().square() + Sy.abs().square()).max()) + reg
-
-    def grad(k: torch.Tensor) -> torch.Tensor:
-        Kf = ff._otf_of(k, shape)
-        rx = m * (torch.fft.irfft2(Sx * Kf, s=shape) - bx)
-        ry = m * (torch.fft.irfft2(Sy * Kf, s=shape) - by)
-        G = Sx.conj() * torch.fft.rfft2(rx) + Sy.conj() * torch.fft.rfft2(ry)
-        return ff._psf_of(torch.fft.irfft2(G, s=shape), n, n) + reg * k
-
-    k = hk.clamp_min(0)
-    z, t = k.clone(), 1.0
-    for _ in range(nn_iters):
-        k_next = (z - grad(z) / lip).clamp_min(0)
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        step = k_next - k
-        z = k_next + ((t - 1.0) / t_next) * step
-        k, t = k_next, t_next
-        if float(step.norm()) <= 1e-7 * float(k.norm()):
-            break
-    return k
+    hk = kernel_least_squares(sx, sy, bx, by, m, m, k0, reg, 60)
+    return nonnegative_kernel_least_squares(sx, sy, bx, by, m, hk, reg)
 
 
 def fit_psf(

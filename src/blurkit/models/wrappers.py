@@ -16,17 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
+from ..io import pil_to_tensor  # re-exported: the models' default preprocessing
+
 __all__ = ["Classifier", "Normalize", "ResizeCenterCrop", "pil_to_tensor"]
-
-
-def pil_to_tensor(image) -> torch.Tensor:
-    """A PIL image (any mode) as an RGB ``(3, H, W)`` float32 tensor in ``[0, 1]``."""
-    a = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 class ResizeCenterCrop:

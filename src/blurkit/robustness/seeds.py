@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..data.sources import spread_positions  # re-exported (defined with the data)
 from .store import format_severity
 
 __all__ = ["image_seeds", "spread_positions"]
@@ -48,22 +49,3 @@ def image_seeds(seed: int, corruption: str, severity, indices) -> list[int]:
         "little",
     )
     return [_splitmix64(base ^ _splitmix64(int(i))) >> 1 for i in indices]
-
-
-def spread_positions(n_total: int, m: int) -> list[int]:
-    """``m`` dataset positions spread evenly over ``0 .. n_total - 1``.
-
-    Subsets (critical blur, the flip sweep, examples, ``limit``) use these
-    instead of the first ``m`` images: datasets stored by class (ImageFolder
-    trees, the CIFAR archives, the bundled sample) would otherwise give a subset
-    of one class. Deterministic and independent of batching and sharding.
-
-    >>> spread_positions(10, 3)
-    [0, 4, 9]
-    """
-    m = max(0, min(int(m), int(n_total)))
-    if m == 0:
-        return []
-    if m == 1:
-        return [0]
-    return sorted({round(i * (n_total - 1) / (m - 1)) for i in range(m)})

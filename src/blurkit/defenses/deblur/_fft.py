@@ -42,6 +42,7 @@ from ..._checks import (
 )
 from ...functional._padding import pad2d
 from ...functional.conv import _good_size
+from ...functional.fourier import otf
 
 FFT_BOUNDARIES = ("reflect", "symmetric", "replicate", "circular")
 
@@ -86,17 +87,6 @@ def margin(kernel_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[int, 
     """Pad width per axis: twice the kernel size (at least 8 px)."""
     kh, kw = kernel_hw
     return max(8, 2 * kh), max(8, 2 * kw)
-
-
-def otf(k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Transfer function (``rfft2``) of kernels centred at ``k // 2`` on a ``shape`` grid."""
-    kh, kw = k.shape[-2:]
-    nh, nw = shape
-    if kh > nh or kw > nw:
-        raise ShapeError(f"kernels: {kh}x{kw} is larger than the padded image {nh}x{nw}")
-    kp = F.pad(k, (0, nw - kw, 0, nh - kh))
-    kp = torch.roll(kp, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(kp)
 
 
 def grad_otfs(shape: tuple[int, int], device, dtype) -> tuple[torch.Tensor, torch.Tensor]:

@@ -73,6 +73,8 @@ from ..._checks import (
     check_scalar,
     check_size,
 )
+from ...functional.fourier import forward_differences as _grad
+from ...functional.fourier import kernel_least_squares as _kernel_ls
 from . import _fft
 
 __all__ = ["estimate_freeform_kernel", "FREEFORM_PRIORS"]
@@ -96,10 +98,6 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
         w = torch.tensor([0.2126, 0.7152, 0.0722], device=x.device, dtype=x.dtype)
         return (x * w[None, :, None, None]).sum(1, keepdim=True)
     return x.mean(1, keepdim=True)
-
-
-def _grad(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.roll(s, -1, -1) - s, torch.roll(s, -1, -2) - s
 
 
 def _div(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -168,62 +166,6 @@ def _latent(
         if mu >= mu_max:
             break
     return s
-
-
-def _otf_of(k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    return _fft.otf(k, shape)
-
-
-def _psf_of(G: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
-    """The kernel-box window of a full-grid correlation, centre at ``k // 2``."""
-    G = torch.roll(G, shifts=(kh // 2, kw // 2), dims=(-2, -1))
-    return G[..., :kh, :kw]
-
-
-def _kernel_ls(
-    sx: torch.Tensor,
-    sy: torch.Tensor,
-    bx: torch.Tensor,
-    by: torch.Tensor,
-    mx: torch.Tensor,
-    my: torch.Tensor,
-    k0: torch.Tensor,
-    reg: float,
-    iters: int,
-) -> torch.Tensor:
-    """CG on ``sum_d ||M_d (s_d * k - b_d)||^2 + reg ||k||^2`` over the kernel box."""
-    shape = tuple(sx.shape[-2:])
-    kh, kw = k0.shape[-2:]
-    Sx, Sy = torch.fft.rfft2(sx), torch.fft.rfft2(sy)
-
-    def adjoint(rx: torch.Tensor, ry: torch.Tensor) -> torch.Tensor:
-        G = Sx.conj() * torch.fft.rfft2(rx) + Sy.conj() * torch.fft.rfft2(ry)
-        return _psf_of(torch.fft.irfft2(G, s=shape), kh, kw)
-
-    def apply(k: torch.Tensor) -> torch.Tensor:
-        Kf = _otf_of(k, shape)
-        rx = mx * torch.fft.irfft2(Sx * Kf, s=shape)
-        ry = my * torch.fft.irfft2(Sy * Kf, s=shape)
-        return adjoint(rx, ry) + reg * k
-
-    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return (a * b).flatten(1).sum(1)[:, None, None, None]
-
-    rhs = adjoint(mx * bx, my * by)
-    k = k0.clone()
-    r = rhs - apply(k)
-    p = r.clone()
-    rr = dot(r, r)
-    tiny = torch.finfo(k.dtype).tiny
-    for _ in range(iters):
-        ap = apply(p)
-        alpha = rr / dot(p, ap).clamp_min(tiny)
-        k = k + alpha * p
-        r = r - alpha * ap
-        rr_new = dot(r, r)
-        p = r + (rr_new / rr.clamp_min(tiny)) * p
-        rr = rr_new
-    return k
 
 
 def _components(mask: torch.Tensor) -> torch.Tensor:
