@@ -92,10 +92,8 @@ from .._checks import (
     check_scalar,
     check_size,
     common_dtype,
-    trusted_values,
 )
-from ..functional.conv import blur
-from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
+from ._utils import _batch_of, _blur_checked, _param_max, _reduce_angle, odd_size
 from .defocus import disk_coverage
 from .family import BlurFamily, register_blur_family
 from .registry import register_kernel
@@ -541,9 +539,7 @@ def myopia_blur(
     k = myopia_kernel(
         d, pupil_diameter_mm, pixel_scale_arcmin=pixel_scale_arcmin, wavelength_nm=wavelength_nm
     )
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 def astigmatism_blur(
@@ -577,9 +573,7 @@ def astigmatism_blur(
         pixel_scale_arcmin=pixel_scale_arcmin,
         wavelength_nm=wavelength_nm,
     )
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 class MyopiaBlur(nn.Module):
