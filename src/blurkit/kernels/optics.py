@@ -576,7 +576,29 @@ def astigmatism_blur(
     return _blur_checked(x, single, k, boundary, method)
 
 
-class MyopiaBlur(nn.Module):
+class _EyeBlur(nn.Module):
+    """The eye's optics that :class:`MyopiaBlur` and :class:`AstigmatismBlur` both hold:
+    pupil, pixel scale, wavelength(s) and boundary, passed on by :meth:`_eye`."""
+
+    def __init__(
+        self, pupil_diameter_mm: float, pixel_scale_arcmin: float, wavelength_nm, boundary: str
+    ) -> None:
+        super().__init__()
+        self.pupil_diameter_mm = pupil_diameter_mm
+        self.pixel_scale_arcmin = pixel_scale_arcmin
+        self.wavelength_nm = wavelength_nm
+        self.boundary = boundary
+
+    def _eye(self) -> dict:
+        return {
+            "pupil_diameter_mm": self.pupil_diameter_mm,
+            "pixel_scale_arcmin": self.pixel_scale_arcmin,
+            "wavelength_nm": self.wavelength_nm,
+            "boundary": self.boundary,
+        }
+
+
+class MyopiaBlur(_EyeBlur):
     """Module form of :func:`myopia_blur` with fixed settings.
 
     Example:
@@ -593,22 +615,11 @@ class MyopiaBlur(nn.Module):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__()
+        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
         self.diopters = check_scalar(diopters, "diopters", low=-40.0, high=40.0)
-        self.pupil_diameter_mm = pupil_diameter_mm
-        self.pixel_scale_arcmin = pixel_scale_arcmin
-        self.wavelength_nm = wavelength_nm
-        self.boundary = boundary
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return myopia_blur(
-            images,
-            self.diopters,
-            pupil_diameter_mm=self.pupil_diameter_mm,
-            pixel_scale_arcmin=self.pixel_scale_arcmin,
-            wavelength_nm=self.wavelength_nm,
-            boundary=self.boundary,
-        )
+        return myopia_blur(images, self.diopters, **self._eye())
 
     def extra_repr(self) -> str:
         return (
@@ -617,7 +628,7 @@ class MyopiaBlur(nn.Module):
         )
 
 
-class AstigmatismBlur(nn.Module):
+class AstigmatismBlur(_EyeBlur):
     """Module form of :func:`astigmatism_blur` with fixed settings.
 
     Example:
@@ -636,7 +647,7 @@ class AstigmatismBlur(nn.Module):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__()
+        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
         self.cylinder_diopters = check_scalar(
             cylinder_diopters, "cylinder_diopters", low=-20.0, high=20.0
         )
@@ -644,10 +655,6 @@ class AstigmatismBlur(nn.Module):
         self.sphere_diopters = check_scalar(
             sphere_diopters, "sphere_diopters", low=-40.0, high=40.0
         )
-        self.pupil_diameter_mm = pupil_diameter_mm
-        self.pixel_scale_arcmin = pixel_scale_arcmin
-        self.wavelength_nm = wavelength_nm
-        self.boundary = boundary
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return astigmatism_blur(
@@ -655,10 +662,7 @@ class AstigmatismBlur(nn.Module):
             self.cylinder_diopters,
             self.axis_deg,
             sphere_diopters=self.sphere_diopters,
-            pupil_diameter_mm=self.pupil_diameter_mm,
-            pixel_scale_arcmin=self.pixel_scale_arcmin,
-            wavelength_nm=self.wavelength_nm,
-            boundary=self.boundary,
+            **self._eye(),
         )
 
     def extra_repr(self) -> str:
