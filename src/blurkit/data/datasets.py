@@ -137,7 +137,15 @@ class ImageDataset(Dataset):
         )
 
 
-class ImageFolderDataset(ImageDataset):
+class _FileImageDataset(ImageDataset):
+    """An :class:`ImageDataset` whose keys are image files on disk, read whole."""
+
+    def _read(self, i: int) -> bytes:
+        with open(self.keys[i], "rb") as f:
+            return f.read()
+
+
+class ImageFolderDataset(_FileImageDataset):
     """``root/<class>/**/<image>`` (torchvision's ImageFolder layout), sorted by path; a flat
     folder of images without class folders gives label-free items (label ``-1``)."""
 
@@ -207,12 +215,8 @@ class ImageFolderDataset(ImageDataset):
         if verify:
             self._verify()
 
-    def _read(self, i: int) -> bytes:
-        with open(self.keys[i], "rb") as f:
-            return f.read()
 
-
-class CsvImageDataset(ImageDataset):
+class CsvImageDataset(_FileImageDataset):
     """A CSV / TSV file list: one ``path,label`` line per image, with a header or not.
 
     The delimiter is a tab for ``.tsv`` files and a comma otherwise. A first row
@@ -261,10 +265,6 @@ class CsvImageDataset(ImageDataset):
             self.labels = [lut[n] for n in names]
         if verify:
             self._verify()
-
-    def _read(self, i: int) -> bytes:
-        with open(self.keys[i], "rb") as f:
-            return f.read()
 
     def _verify(self) -> None:
         missing = [k for k in self.keys if not os.path.isfile(k)]

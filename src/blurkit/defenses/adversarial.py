@@ -51,7 +51,7 @@ from torch import nn
 from .._checks import DTypeError, ParameterError, check_choice, check_scalar
 from ..functional.conv import blur
 from ..measure import ssim
-from ..robustness.attack import _SPACES, KERNEL_SPACES, _retract
+from ..robustness.attack import _SPACES, KERNEL_SPACES, _check_support_radius, _retract
 
 __all__ = ["KernelAdversary", "FIDELITY_MODES"]
 
@@ -121,15 +121,7 @@ class KernelAdversary:
         boundary: str = "reflect",
     ) -> None:
         self.kernel = check_choice(kernel, "kernel", KERNEL_SPACES)
-        if (
-            isinstance(support_radius, bool)
-            or not isinstance(support_radius, int)
-            or support_radius < 1
-        ):
-            raise ParameterError(
-                f"support_radius: expected a positive int (pixels), got {support_radius!r}"
-            )
-        self.support_radius = support_radius
+        self.support_radius = _check_support_radius(support_radius)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ParameterError(f"steps: expected a non-negative int, got {steps!r}")
         self.steps = steps

@@ -18,6 +18,7 @@ from .._checks import (
     check_scalar,
     check_size,
     float_dtype,
+    trusted_values,
 )
 from ..functional.conv import blur
 
@@ -55,6 +56,17 @@ def _param_max(t: torch.Tensor, default: float = 0.0) -> float:
 def _batch_of(*sizes: int) -> int:
     """The batch of broadcast parameters: sizes 1 stretch, and an empty one (0) wins."""
     return 0 if 0 in sizes else max(sizes)
+
+
+def _blur_checked(
+    x: torch.Tensor, single: bool, k: torch.Tensor, boundary: str, method: str
+) -> torch.Tensor:
+    """The last step of every ``*_blur`` function: blur the checked images ``x`` with the
+    kernels ``k`` built from checked parameters (so without a second value pass), and drop
+    the batch axis again when the input was one ``(C, H, W)`` image (``single``)."""
+    with trusted_values():
+        out = blur(x, k, boundary=boundary, method=method)
+    return out[0] if single else out
 
 
 def _reduce_angle(degrees: torch.Tensor) -> torch.Tensor:

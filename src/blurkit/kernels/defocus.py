@@ -57,10 +57,9 @@ from .._checks import (
     check_scalar,
     check_size,
     common_dtype,
-    trusted_values,
 )
-from ..functional.conv import blur, blur_separable
-from ._utils import _batch_of, _normalize, _param_max, odd_size, pad_kernel
+from ..functional.conv import blur_separable
+from ._utils import _batch_of, _blur_checked, _normalize, _param_max, odd_size, pad_kernel
 from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
 
@@ -195,9 +194,7 @@ def defocus_blur(
     x, single = check_images(images)
     r = as_param(radius, "radius", x.shape[0], device=x.device, dtype=x.dtype, low=0.0)
     k = disk_kernel(r)
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 class DefocusBlur(nn.Module):
@@ -252,44 +249,21 @@ def lens_blur_radius(
     args = (focal_length_mm, f_number, focus_distance_m, object_distance_m, pixel_pitch_um)
     dtype = common_dtype(*args)
     device = next((t.device for t in args if isinstance(t, torch.Tensor)), None)
-    f = as_param(
-        focal_length_mm, "focal_length_mm", device=device, dtype=dtype, low=0.0, low_inclusive=False
-    )
-    n = as_param(f_number, "f_number", device=f.device, dtype=f.dtype, low=0.0, low_inclusive=False)
-    s1 = as_param(
-        focus_distance_m,
+    names = (
+        "focal_length_mm",
+        "f_number",
         "focus_distance_m",
-        device=f.device,
-        dtype=f.dtype,
-        low=0.0,
-        low_inclusive=False,
-    )
-    s2 = as_param(
-        object_distance_m,
         "object_distance_m",
-        device=f.device,
-        dtype=f.dtype,
-        low=0.0,
-        low_inclusive=False,
-    )
-    p = as_param(
-        pixel_pitch_um,
         "pixel_pitch_um",
-        device=f.device,
-        dtype=f.dtype,
-        low=0.0,
-        low_inclusive=False,
+    )
+    f = as_param(args[0], names[0], device=device, dtype=dtype, low=0.0, low_inclusive=False)
+    n, s1, s2, p = (
+        as_param(v, name, device=f.device, dtype=f.dtype, low=0.0, low_inclusive=False)
+        for v, name in zip(args[1:], names[1:])
     )
     b = _batch_of(*(t.shape[0] for t in (f, n, s1, s2, p)))
     f, n, s1, s2, p = (
-        as_param(t, name, b, dtype=f.dtype)
-        for t, name in (
-            (f, "focal_length_mm"),
-            (n, "f_number"),
-            (s1, "focus_distance_m"),
-            (s2, "object_distance_m"),
-            (p, "pixel_pitch_um"),
-        )
+        as_param(t, name, b, dtype=f.dtype) for t, name in zip((f, n, s1, s2, p), names)
     )
     s1_mm, s2_mm = s1 * 1000.0, s2 * 1000.0
     if f.device.type == "cpu" and not f.requires_grad and not s1.requires_grad:

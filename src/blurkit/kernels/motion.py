@@ -60,12 +60,11 @@ from .._checks import (
     check_size,
     common_dtype,
     float_dtype,
-    trusted_values,
 )
 from .._seeds import check_generators, make_generators
 from ..functional import per_image as _per_image
 from ..functional.conv import blur
-from ._utils import _batch_of, _reduce_angle, kernel_grid, odd_size
+from ._utils import _batch_of, _blur_checked, _reduce_angle, kernel_grid, odd_size
 from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
 
@@ -276,9 +275,7 @@ def motion_blur(
         profile=profile,
         sigma=sigma,
     )
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 class MotionBlur(nn.Module):

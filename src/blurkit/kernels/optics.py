@@ -92,10 +92,8 @@ from .._checks import (
     check_scalar,
     check_size,
     common_dtype,
-    trusted_values,
 )
-from ..functional.conv import blur
-from ._utils import _batch_of, _param_max, _reduce_angle, odd_size
+from ._utils import _batch_of, _blur_checked, _param_max, _reduce_angle, odd_size
 from .defocus import disk_coverage
 from .family import BlurFamily, register_blur_family
 from .registry import register_kernel
@@ -541,9 +539,7 @@ def myopia_blur(
     k = myopia_kernel(
         d, pupil_diameter_mm, pixel_scale_arcmin=pixel_scale_arcmin, wavelength_nm=wavelength_nm
     )
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 def astigmatism_blur(
@@ -577,12 +573,32 @@ def astigmatism_blur(
         pixel_scale_arcmin=pixel_scale_arcmin,
         wavelength_nm=wavelength_nm,
     )
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
-class MyopiaBlur(nn.Module):
+class _EyeBlur(nn.Module):
+    """The eye's optics that :class:`MyopiaBlur` and :class:`AstigmatismBlur` both hold:
+    pupil, pixel scale, wavelength(s) and boundary, passed on by :meth:`_eye`."""
+
+    def __init__(
+        self, pupil_diameter_mm: float, pixel_scale_arcmin: float, wavelength_nm, boundary: str
+    ) -> None:
+        super().__init__()
+        self.pupil_diameter_mm = pupil_diameter_mm
+        self.pixel_scale_arcmin = pixel_scale_arcmin
+        self.wavelength_nm = wavelength_nm
+        self.boundary = boundary
+
+    def _eye(self) -> dict:
+        return {
+            "pupil_diameter_mm": self.pupil_diameter_mm,
+            "pixel_scale_arcmin": self.pixel_scale_arcmin,
+            "wavelength_nm": self.wavelength_nm,
+            "boundary": self.boundary,
+        }
+
+
+class MyopiaBlur(_EyeBlur):
     """Module form of :func:`myopia_blur` with fixed settings.
 
     Example:
@@ -599,22 +615,11 @@ class MyopiaBlur(nn.Module):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__()
+        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
         self.diopters = check_scalar(diopters, "diopters", low=-40.0, high=40.0)
-        self.pupil_diameter_mm = pupil_diameter_mm
-        self.pixel_scale_arcmin = pixel_scale_arcmin
-        self.wavelength_nm = wavelength_nm
-        self.boundary = boundary
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return myopia_blur(
-            images,
-            self.diopters,
-            pupil_diameter_mm=self.pupil_diameter_mm,
-            pixel_scale_arcmin=self.pixel_scale_arcmin,
-            wavelength_nm=self.wavelength_nm,
-            boundary=self.boundary,
-        )
+        return myopia_blur(images, self.diopters, **self._eye())
 
     def extra_repr(self) -> str:
         return (
@@ -623,7 +628,7 @@ class MyopiaBlur(nn.Module):
         )
 
 
-class AstigmatismBlur(nn.Module):
+class AstigmatismBlur(_EyeBlur):
     """Module form of :func:`astigmatism_blur` with fixed settings.
 
     Example:
@@ -642,7 +647,7 @@ class AstigmatismBlur(nn.Module):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__()
+        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
         self.cylinder_diopters = check_scalar(
             cylinder_diopters, "cylinder_diopters", low=-20.0, high=20.0
         )
@@ -650,10 +655,6 @@ class AstigmatismBlur(nn.Module):
         self.sphere_diopters = check_scalar(
             sphere_diopters, "sphere_diopters", low=-40.0, high=40.0
         )
-        self.pupil_diameter_mm = pupil_diameter_mm
-        self.pixel_scale_arcmin = pixel_scale_arcmin
-        self.wavelength_nm = wavelength_nm
-        self.boundary = boundary
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return astigmatism_blur(
@@ -661,10 +662,7 @@ class AstigmatismBlur(nn.Module):
             self.cylinder_diopters,
             self.axis_deg,
             sphere_diopters=self.sphere_diopters,
-            pupil_diameter_mm=self.pupil_diameter_mm,
-            pixel_scale_arcmin=self.pixel_scale_arcmin,
-            wavelength_nm=self.wavelength_nm,
-            boundary=self.boundary,
+            **self._eye(),
         )
 
     def extra_repr(self) -> str:

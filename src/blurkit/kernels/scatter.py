@@ -51,10 +51,8 @@ from .._checks import (
     check_scalar,
     check_size,
     common_dtype,
-    trusted_values,
 )
-from ..functional.conv import blur
-from ._utils import _batch_of, _param_max, kernel_grid, odd_size
+from ._utils import _batch_of, _blur_checked, _param_max, kernel_grid, odd_size
 from .defocus import disk_coverage
 from .gaussian import gaussian_kernel
 from .registry import register_kernel
@@ -163,9 +161,7 @@ def dirty_lens_blur(
         low_inclusive=False,
     )
     k = scatter_kernel(w, rad, halo_scale=halo_scale, beta=beta, core_sigma=core_sigma)
-    with trusted_values():
-        out = blur(x, k, boundary=boundary, method=method)
-    return out[0] if single else out
+    return _blur_checked(x, single, k, boundary, method)
 
 
 class DirtyLensBlur(nn.Module):

@@ -82,10 +82,25 @@ class PSFFit:
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.709 luma (or the channel mean) of ``(B, C, H, W)`` images, detached, in float64."""
+    x = x.detach().to(torch.float64)
     if x.shape[1] == 3:
         w = torch.tensor([0.2126, 0.7152, 0.0722], dtype=x.dtype, device=x.device)
         return (x * w[None, :, None, None]).sum(1, keepdim=True)
     return x.mean(1, keepdim=True)
+
+
+def _check_fit_size(x: torch.Tensor, n: int, s: int) -> int:
+    """Refuse a pair too small for an ``n`` px kernel shifted up to ``s`` px (three times
+    the fitted side ``n + 2 s``); returns that side."""
+    h, w = x.shape[-2:]
+    nf = n + 2 * s
+    if min(h, w) < 3 * nf:
+        raise ShapeError(
+            f"sharp: a {h}x{w} pair is too small for a {n} px kernel and {s} px shift "
+            f"(at least {3 * nf} px a side)"
+        )
+    return nf
 
 
 def _conv(X: torch.Tensor, k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -245,19 +260,14 @@ def fit_psf(
     x4, y4, _, _ = check_pair(sharp, blurred, ("sharp", "blurred"))
     if x4.shape[0] != 1:
         raise ShapeError(f"sharp: expected one image pair, got a batch of {x4.shape[0]}")
-    x = _luma(x4.detach().to(torch.float64))
-    y = _luma(y4.detach().to(torch.float64))
+    x = _luma(x4)
+    y = _luma(y4)
     if torch.equal(x, y):
         raise ParameterError("blurred: identical to sharp; there is no blur to explain")
     if float(x.std()) < 1e-6 or float(y.std()) < 1e-6:
         raise ParameterError("sharp / blurred: a flat image carries no information on the blur")
+    nf = _check_fit_size(x, n, s)
     h, w = x.shape[-2:]
-    nf = n + 2 * s
-    if min(h, w) < 3 * nf:
-        raise ShapeError(
-            f"sharp: a {h}x{w} pair is too small for a {n} px kernel and {s} px shift "
-            f"(at least {3 * nf} px a side)"
-        )
     inner = nf // 2 + 1
     hk = _free_fit(x, y, nf, inner, reg)
     k = hk.clamp_min(0)
@@ -375,15 +385,10 @@ def kernel_psnr(
     k = k.clamp_min(0)
     if float(k.sum()) <= 0:
         raise ParameterError("kernel: expected a kernel with positive weights, got none")
-    x = _luma(x4.detach().to(torch.float64))
-    y = _luma(y4.detach().to(torch.float64))
+    x = _luma(x4)
+    y = _luma(y4)
+    nf = _check_fit_size(x, n, s)
     h, w = x.shape[-2:]
-    nf = n + 2 * s
-    if min(h, w) < 3 * nf:
-        raise ShapeError(
-            f"sharp: a {h}x{w} pair is too small for a {n} px kernel and {s} px shift "
-            f"(at least {3 * nf} px a side)"
-        )
     # centre on the rounded centroid, in an odd box of side n + 2 * (offset)
     kh, kw = k.shape
     cy = round(float((k.sum(1) * torch.arange(kh, dtype=k.dtype)).sum() / k.sum()))

@@ -62,6 +62,26 @@ def _empty(g: torch.Tensor, reduction: str, single: bool, dt: torch.dtype) -> to
     return finish(g.new_zeros(0), reduction, single, dt)
 
 
+def _windowed_power(g: torch.Tensor, onesided: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Power spectrum of ``g`` ``(B, H, W)`` under a separable Hann window, after the
+    windowed mean is taken out: returns ``(power (B, H, W'), radial frequency (H, W'))`` in
+    cycles per pixel, with ``W' = W // 2 + 1`` when ``onesided`` (an ``rfft2``) and ``W``
+    otherwise. The window removes the spectral cross the image's borders would add."""
+    h, w = g.shape[-2:]
+    win = (
+        torch.hann_window(h, periodic=False, dtype=g.dtype, device=g.device)[:, None]
+        * torch.hann_window(w, periodic=False, dtype=g.dtype, device=g.device)[None, :]
+    )
+    gm = g - (g * win).sum((-2, -1), keepdim=True) / win.sum()
+    spec = (torch.fft.rfft2 if onesided else torch.fft.fft2)(gm * win)
+    pw = spec.real**2 + spec.imag**2
+    fy = torch.fft.fftfreq(h, device=g.device, dtype=g.dtype)[:, None]
+    fx = (torch.fft.rfftfreq if onesided else torch.fft.fftfreq)(w, device=g.device, dtype=g.dtype)[
+        None, :
+    ]
+    return pw, torch.sqrt(fy * fy + fx * fx)
+
+
 def _sobel(g: torch.Tensor, axis: int, boundary: str = "symmetric") -> torch.Tensor:
     """scikit-image's ``sobel(image, axis)``: [1, 0, -1] along ``axis`` (-2 rows, -1 cols),
     [1/4, 1/2, 1/4] across it, true convolution (as ``scipy.ndimage.convolve``)."""
@@ -415,16 +435,7 @@ def radial_power_spectrum(
     freqs = (torch.arange(n, dtype=g.dtype, device=g.device) + 0.5) / n * 0.5
     if b == 0:
         return freqs, g.new_zeros(0, n)
-    win = (
-        torch.hann_window(h, periodic=False, dtype=g.dtype, device=g.device)[:, None]
-        * torch.hann_window(w, periodic=False, dtype=g.dtype, device=g.device)[None, :]
-    )
-    gm = g - (g * win).sum((-2, -1), keepdim=True) / win.sum()
-    spec = torch.fft.rfft2(gm * win)
-    pw = spec.real**2 + spec.imag**2
-    fy = torch.fft.fftfreq(h, device=g.device, dtype=g.dtype)[:, None]
-    fx = torch.fft.rfftfreq(w, device=g.device, dtype=g.dtype)[None, :]
-    r = torch.sqrt(fy * fy + fx * fx)
+    pw, r = _windowed_power(g, onesided=True)
     edges_idx = torch.clamp(
         (r / 0.5 * n).ceil().long() - 1, min=-1, max=n
     )  # bin k holds (k/n, (k+1)/n]*0.5
@@ -512,17 +523,7 @@ def hf_energy_ratio(
     if not len(g):
         return _empty(g, reduction, single, dt)
     g = g[:, 0]
-    h, w = g.shape[-2:]
-    win = (
-        torch.hann_window(h, periodic=False, dtype=g.dtype, device=g.device)[:, None]
-        * torch.hann_window(w, periodic=False, dtype=g.dtype, device=g.device)[None, :]
-    )
-    gm = g - (g * win).sum((-2, -1), keepdim=True) / win.sum()
-    spec = torch.fft.fft2(gm * win)
-    pw = spec.real**2 + spec.imag**2
-    fy = torch.fft.fftfreq(h, device=g.device, dtype=g.dtype)[:, None]
-    fx = torch.fft.fftfreq(w, device=g.device, dtype=g.dtype)[None, :]
-    r = torch.sqrt(fy * fy + fx * fx)
+    pw, r = _windowed_power(g, onesided=False)
     total = pw.flatten(1).sum(1).clamp_min(1e-30)
     high = (pw * (r > c)).flatten(1).sum(1)
     return finish(high / total, reduction, single, dt)

@@ -361,6 +361,20 @@ def _attack_batch(model, x, y, space, tau, steps, lr, loss_kind, retract_iters, 
                 labels=y, steps=steps_to)  # fmt: skip
 
 
+def _check_support_radius(support_radius: object) -> int:
+    """The kernel support radius rule of :func:`blur_attack` and the training adversary: a
+    positive Python int (pixels; the kernel side is ``2 r + 1``)."""
+    if (
+        isinstance(support_radius, bool)
+        or not isinstance(support_radius, int)
+        or support_radius < 1
+    ):
+        raise ParameterError(
+            f"support_radius: expected a positive integer (pixels), got {support_radius!r}"
+        )
+    return support_radius
+
+
 def blur_attack(
     model: nn.Module,
     images: torch.Tensor,
@@ -423,14 +437,7 @@ def blur_attack(
     h, w = x_all.shape[-2:]
     if support_radius is None:
         support_radius = max(2, min(h, w) // 8)
-    if (
-        isinstance(support_radius, bool)
-        or not isinstance(support_radius, int)
-        or support_radius < 1
-    ):
-        raise ParameterError(
-            f"support_radius: expected a positive integer (pixels), got {support_radius!r}"
-        )
+    support_radius = _check_support_radius(support_radius)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ParameterError(f"steps: expected a non-negative integer, got {steps!r}")
     if lr is None:
