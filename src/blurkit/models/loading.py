@@ -33,7 +33,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._checks import ParameterError, check_int
+from .._checks import ParameterError, UnsafeFileError, check_int
+from ._named import build_named, is_model_name
+from ._weights import read_safetensors, torch_load_weights
 from .wrappers import Classifier, Normalize, ResizeCenterCrop, _ToTensor
 
 __all__ = [
@@ -265,28 +267,22 @@ def _external(net: nn.Module, source: str, kind: str) -> Classifier:
 
 
 def _load_safetensors_model(path: Path, weights, kwargs: dict) -> Classifier:
-    from .registry import _REGISTRY, _read_safetensors, load_model
-
     if weights is not None:
         raise ParameterError(
             f"weights: {path.name} already holds the weights; pass one or the other"
         )
-    _, meta = _read_safetensors(path, tensors=False)
+    _, meta = read_safetensors(path, tensors=False)
     src = repr(str(path))
     if "blurkit_model" in meta:
-        from .architectures import ARCHITECTURES
-
         arch = meta["blurkit_model"]
-        if not isinstance(arch, str) or not (
-            arch in _REGISTRY or arch in ARCHITECTURES or arch.startswith(("timm:", "torchvision:"))
-        ):
+        if not is_model_name(arch):
             raise ParameterError(
                 f"model: {src}: metadata blurkit_model={str(arch)[:80]!r} is not a registered "
                 "or architecture name (a file path is never followed)"
             )
         kw = meta_json(meta, "blurkit_kwargs", dict, src, default={})
         kw.update(kwargs)
-        model = load_model(arch, weights=path, **kw)
+        model = apply_options(build_named(arch, path, None, kw)).to("cpu").eval()
         if "blurkit_mean" in meta or "blurkit_std" in meta:
             mean = meta_json(meta, "blurkit_mean", list, src)
             std = meta_json(meta, "blurkit_std", list, src)
@@ -350,8 +346,6 @@ def load_model_file(
         UnsafeFileError: a pickled full model without ``trust_pickle``.
         ParameterError: a malformed file, a bare state dict, or bad metadata.
     """
-    from .registry import torch_load_weights
-
     path = Path(path)
     src = str(path)
     if path.suffix == ".safetensors":
@@ -379,8 +373,6 @@ def load_model_file(
     try:
         obj = torch_load_weights(path)
     except Exception as e:
-        from .._checks import UnsafeFileError
-
         if isinstance(e, UnsafeFileError) and trust_pickle:
             return _external(_load_pickled(path), src, "pickle")
         raise

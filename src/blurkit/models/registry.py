@@ -32,6 +32,7 @@ from safetensors.torch import save_file
 
 from .._assets import ASSETS
 from .._checks import ParameterError
+from ._named import LIBRARIES, build_named, is_model_name
 from ._names import _REGISTRY, ModelEntry, _entry, list_models, register_model  # noqa: F401
 from ._weights import (  # noqa: F401  (re-exported: the names importable from here before)
     DOWNLOAD,
@@ -87,79 +88,6 @@ def model_info(name: str) -> dict:
     return info
 
 
-def _imagenet_classes(n: int) -> list[str]:
-    if n == 1000:
-        from .imagenet import imagenet_classes
-
-        return imagenet_classes()[0]
-    return [str(i) for i in range(n)]
-
-
-def _library_model(lib: str, arch: str, weights, **kwargs) -> Classifier:
-    """A timm / torchvision architecture as a :class:`Classifier` (ImageNet view and stats)."""
-    from .architectures import instantiate
-    from .wrappers import ResizeCenterCrop
-
-    download = weights == DOWNLOAD
-    if download:
-        if lib == "timm":
-            import timm
-
-            net = timm.create_model(arch, pretrained=True, **kwargs)
-        else:
-            import torchvision
-
-            net = torchvision.models.get_model(arch, weights="DEFAULT", **kwargs)
-    else:
-        net = instantiate(f"{lib}:{arch}", kwargs)
-    if weights is not None and not download:
-        state, _ = load_state_file(weights)
-        load_into(net, state, repr(str(weights)))
-    n = int(getattr(net, "num_classes", 0) or kwargs.get("num_classes", 1000))
-    if lib == "timm":
-        cfg = getattr(net, "pretrained_cfg", None) or {}
-        size = int(cfg.get("input_size", (3, 224, 224))[-1])
-        crop_pct = float(cfg.get("crop_pct", 0.875))
-        interp = cfg.get("interpolation", "bicubic")
-        interp = interp if interp in ("bicubic", "bilinear") else "bicubic"
-        mean = cfg.get("mean", (0.485, 0.456, 0.406))
-        std = cfg.get("std", (0.229, 0.224, 0.225))
-        pre = ResizeCenterCrop(round(size / crop_pct), size, interp)
-    else:
-        size, mean, std = 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        pre = ResizeCenterCrop(256, 224, "bilinear")
-    clf = Classifier(net, mean, std, _imagenet_classes(n), size, preprocess=pre)
-    clf.info.update({"arch": f"{lib}:{arch}", "arch_kwargs": dict(kwargs)})
-    if n == 1000:  # folders may be named by class names as well as synsets
-        from .imagenet import imagenet_classes
-
-        clf.info["class_names"] = imagenet_classes()[1]
-    if n != 1000:
-        clf.info["generic_classes"] = True
-    return clf
-
-
-def _architecture_model(arch: str, weights, num_classes: int | None, **kwargs) -> Classifier:
-    """A :data:`~blurkit.models.architectures.ARCHITECTURES` network (CIFAR stats, 32 px)."""
-    from .architectures import ARCHITECTURES, canonical_architecture, instantiate
-    from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-
-    arch = canonical_architecture(arch)
-    net = instantiate(arch, kwargs, num_classes)
-    if weights is not None:
-        state, _ = load_state_file(weights)
-        load_into(net, state, repr(str(weights)))
-    n = net.fc.out_features
-    classes = CIFAR10_CLASSES if n == 10 else [str(i) for i in range(n)]
-    clf = Classifier(net, CIFAR10_MEAN, CIFAR10_STD, classes, 32, name=arch, channels_last=True)
-    kw = {**ARCHITECTURES[arch][2], **kwargs}
-    clf.info.update({"arch": arch, "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v
-                                                   for k, v in kw.items()}})  # fmt: skip
-    if n != 10:
-        clf.info["generic_classes"] = True
-    return clf
-
-
 def load_model(
     name_or_path: str | os.PathLike,
     weights: str | os.PathLike | None = None,
@@ -210,7 +138,6 @@ def load_model(
         >>> m(torch.rand(1, 3, 32, 32)).shape
         torch.Size([1, 10])
     """
-    from .architectures import ALIASES, ARCHITECTURES, builder_takes
     from .loading import apply_options, load_model_file, read_classes
 
     name = os.fspath(name_or_path)
@@ -219,31 +146,14 @@ def load_model(
         raise ParameterError(f"classes: {len(classes)} names given but num_classes={num_classes}")
     if num_classes is None and classes is not None:
         num_classes = len(classes)
-    if name in _REGISTRY:
-        e = _REGISTRY[name]
-        if num_classes is not None and num_classes != e.num_classes:
-            if name not in ALIASES or not builder_takes(e.builder, "num_classes"):
-                raise ParameterError(
-                    f"num_classes: {name} has {e.num_classes} outputs, got {num_classes}"
-                )
-            kwargs["num_classes"] = num_classes
-        if kwargs and not all(builder_takes(e.builder, k) for k in kwargs):
-            bad = [k for k in kwargs if not builder_takes(e.builder, k)]
-            raise ParameterError(f"model: {name} takes no keyword(s) {bad}")
-        model = e.builder(weights=weights, **kwargs)
-    elif name in ARCHITECTURES:
-        model = _architecture_model(name, weights, num_classes, **kwargs)
-    elif name.startswith(("timm:", "torchvision:")):
-        lib, arch = name.split(":", 1)
-        if weights is None:
+    if is_model_name(name):
+        if name.startswith(LIBRARIES) and weights is None:
             warnings.warn(
                 f"load_model({name!r}): no weights given, the network is randomly initialised "
                 "(pass weights=<file>, or weights='download' to fetch the library's)",
                 stacklevel=2,
             )
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-        model = _library_model(lib, arch, weights, **kwargs)
+        model = build_named(name, weights, num_classes, kwargs)
     elif os.path.isfile(name):
         model = load_model_file(name, weights=weights, trust_pickle=trust_pickle, **kwargs)
     elif os.path.isdir(name) and os.path.isfile(os.path.join(name, "model.pt")):
@@ -280,15 +190,10 @@ def save_model(model: Classifier, path: str | os.PathLike, arch: str | None = No
             ``kwargs`` dict (e.g. ``{"num_classes": 10}``) is kept for rebuilding
             (default: ``model.info['arch_kwargs']``).
     """
-    from .architectures import ARCHITECTURES
     from .loading import describe_preprocess
 
     arch = arch or model.info.get("arch") or model.name
-    if not arch or (
-        arch not in _REGISTRY
-        and arch not in ARCHITECTURES
-        and not arch.startswith(("timm:", "torchvision:"))
-    ):
+    if not is_model_name(arch):
         raise ParameterError(
             f"save_model: arch must be a registered, architecture or timm:/torchvision: name, "
             f"got {arch!r}"
