@@ -35,7 +35,8 @@ from torch import nn
 
 from .._checks import ParameterError, UnsafeFileError, check_int
 from ._named import build_named, is_model_name
-from ._weights import read_safetensors, torch_load_weights
+from ._weights import load_into, read_safetensors, torch_load_weights, unwrap_state_dict
+from .architectures import canonical_architecture, instantiate
 from .wrappers import Classifier, Normalize, ResizeCenterCrop, _ToTensor
 
 __all__ = [
@@ -45,6 +46,9 @@ __all__ = [
     "parse_triple",
     "describe_preprocess",
     "meta_json",
+    "load_trained",
+    "trained_from_state",
+    "wrap_trained",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -215,6 +219,94 @@ def apply_options(
     return model
 
 
+# --------------------------------------------------------------------------- blurkit train outputs
+
+
+def wrap_trained(net, arch, kw, classes, mean, std, size, name="") -> Classifier:
+    """A trained network as a :class:`Classifier` carrying ``arch``/``arch_kwargs``."""
+    clf = Classifier(
+        net, parse_triple(mean, "mean"), parse_triple(std, "std"), read_classes(classes),
+        check_int(size, "input_size", low=1, high=8192), name=name,
+    )  # fmt: skip
+    clf.info.update({"arch": arch, "arch_kwargs": kw})
+    return clf
+
+
+def _freeze_stem(net) -> None:
+    if hasattr(net, "whiten"):
+        net.whiten.weight.requires_grad_(False)
+
+
+def trained_from_state(state: dict, source: str, name: str | None = None) -> Classifier:
+    """Rebuild a ``model.pt`` dict (already read with ``weights_only=True``)."""
+    need = ("arch", "arch_kwargs", "state_dict", "classes", "mean", "std", "input_size")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise ParameterError(
+            f"checkpoint: {source} is not a blurkit training output (missing {missing})"
+        )
+    if not isinstance(state["arch_kwargs"], dict):
+        raise ParameterError(f"checkpoint: {source}: arch_kwargs must be a dict")
+    classes = read_classes(state["classes"])
+    arch = canonical_architecture(state["arch"])
+    net = instantiate(arch, state["arch_kwargs"], len(classes))
+    load_into(net, unwrap_state_dict(state["state_dict"], source), source)
+    _freeze_stem(net)
+    default = Path(source).parent.name
+    clf = wrap_trained(
+        net, arch, state["arch_kwargs"], classes, state["mean"], state["std"], state["input_size"],
+        name or (state.get("name") if isinstance(state.get("name"), str) else None) or default,
+    )  # fmt: skip
+    info = state.get("info", {})
+    if isinstance(info, dict):
+        clf.info.update({str(k): v for k, v in info.items()})
+    return clf.eval()
+
+
+def load_trained(path: str | os.PathLike, name: str | None = None) -> Classifier:
+    """Load a model written by ``blurkit train`` (``model.pt``), a training output
+    directory, or a bundled-format ``.safetensors`` (AirNet metadata).
+
+    Everything is read without running code from the file (``weights_only=True``,
+    safetensors), every metadata field is validated, sizes are checked before
+    allocating, and the weights load strictly.
+
+    Returns:
+        A :class:`Classifier` in eval mode.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise ParameterError(f"checkpoint: {p} does not exist")
+    src = repr(str(p))
+    if p.suffix == ".safetensors":
+        sd, meta = read_safetensors(p)
+        if meta.get("architecture") != "AirNet":
+            raise ParameterError(
+                f"checkpoint: {src} has no AirNet metadata "
+                f"(architecture={str(meta.get('architecture'))[:40]!r})"
+            )
+        kw = {"widths": meta_json(meta, "widths", list, src)}
+        classes = read_classes(meta_json(meta, "classes", list, src))
+        net = instantiate("airnet", kw, len(classes))
+        load_into(net, {k: v.float() for k, v in sd.items()}, src)
+        _freeze_stem(net)
+        clf = wrap_trained(
+            net, "airnet", kw, classes, meta_json(meta, "mean", list, src),
+            meta_json(meta, "std", list, src), meta_json(meta, "input_size", int, src),
+            name or p.stem,
+        )  # fmt: skip
+        return clf.eval()
+    state = torch_load_weights(p)
+    if not isinstance(state, dict) or "arch" not in state:
+        raise ParameterError(f"checkpoint: {src} is not a blurkit training output (no 'arch')")
+    clf = trained_from_state(state, str(p), name)
+    if name is None and not clf.name:
+        clf.name = p.parent.name
+    return clf
+
+
 # --------------------------------------------------------------------------- formats
 
 
@@ -311,8 +403,6 @@ def _load_safetensors_model(path: Path, weights, kwargs: dict) -> Classifier:
         model.info.update({k: v for k, v in meta.items() if not k.startswith("blurkit_")})
         return model
     if meta.get("architecture") == "AirNet":
-        from .trained import load_trained
-
         return load_trained(path)
     raise ParameterError(
         f"model: {src} has no architecture metadata (not written by save_model or blurkit "
@@ -379,8 +469,6 @@ def load_model_file(
     if isinstance(obj, dict) and "arch" in obj:
         if weights is not None:
             raise ParameterError(f"weights: {path.name} already holds the weights")
-        from .trained import trained_from_state
-
         return trained_from_state(obj, src, name=None)
     raise ParameterError(
         f"model: {src} holds weights but no architecture: name the architecture and pass the "

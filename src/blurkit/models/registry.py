@@ -43,6 +43,7 @@ from ._weights import (  # noqa: F401  (re-exported: the names importable from h
     unwrap_state_dict,
 )
 from ._weights import read_safetensors as _read_safetensors  # noqa: F401
+from .loading import apply_options, describe_preprocess, load_model_file, load_trained, read_classes
 from .wrappers import Classifier
 
 __all__ = [
@@ -138,8 +139,6 @@ def load_model(
         >>> m(torch.rand(1, 3, 32, 32)).shape
         torch.Size([1, 10])
     """
-    from .loading import apply_options, load_model_file, read_classes
-
     name = os.fspath(name_or_path)
     classes = read_classes(classes)
     if classes is not None and num_classes is not None and len(classes) != num_classes:
@@ -157,8 +156,7 @@ def load_model(
     elif os.path.isfile(name):
         model = load_model_file(name, weights=weights, trust_pickle=trust_pickle, **kwargs)
     elif os.path.isdir(name) and os.path.isfile(os.path.join(name, "model.pt")):
-        from .trained import load_trained  # a blurkit train output directory
-
+        # a blurkit train output directory
         if weights is not None or kwargs:
             raise ParameterError(f"model: {name} is a training output; it takes no weights=")
         model = load_trained(name)
@@ -190,8 +188,6 @@ def save_model(model: Classifier, path: str | os.PathLike, arch: str | None = No
             ``kwargs`` dict (e.g. ``{"num_classes": 10}``) is kept for rebuilding
             (default: ``model.info['arch_kwargs']``).
     """
-    from .loading import describe_preprocess
-
     arch = arch or model.info.get("arch") or model.name
     if not is_model_name(arch):
         raise ParameterError(
