@@ -4,7 +4,8 @@
 
 - a safetensors file written by :func:`~blurkit.models.save_model` (``blurkit_model``
   metadata) or by ``blurkit train`` (AirNet metadata);
-- a ``model.pt`` written by ``blurkit train`` (read with ``weights_only=True``);
+- a ``model.pt`` written by ``blurkit train`` (read with ``weights_only=True``;
+  :func:`load_trained` also takes its output directory);
 - a TorchScript archive (``torch.jit.save``; TorchScript is not Python pickle);
 - a ``torch.export`` program (``torch.export.save``, usually ``.pt2``);
 - a pickled full model (``torch.save(model)``) -- refused with
@@ -19,6 +20,12 @@ class names, mean/std, input size. Metadata is validated as it is parsed: a valu
 that is not the JSON expected, an architecture that is not a known name (never a
 path, so a file cannot name itself) or widths too large to allocate all raise
 :class:`~blurkit._checks.ParameterError`.
+
+In the models stack this module sits above the state-file layer
+(:mod:`~blurkit.models._weights`) and the by-name builders
+(:mod:`~blurkit.models._named`: a ``save_model`` file names what rebuilds it), and
+below :mod:`~blurkit.models.registry`, whose :func:`~blurkit.models.load_model` opens
+files through :func:`load_model_file`.
 """
 
 from __future__ import annotations

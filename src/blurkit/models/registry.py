@@ -16,6 +16,11 @@
 Nothing is downloaded unless the caller passes ``weights="download"``: the
 library must work offline, and silently fetching a checkpoint would make a
 result depend on a server's state.
+
+This module is the dispatcher on top of the models stack (only ``trained.build_model``
+is above it); the name registry (``register_model``, ``list_models``) lives in
+``_names`` and the weights files (``load_state_file``, ``load_into``, ...) in
+``_weights``, both re-exported here.
 """
 
 from __future__ import annotations
