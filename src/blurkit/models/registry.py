@@ -16,23 +16,39 @@
 Nothing is downloaded unless the caller passes ``weights="download"``: the
 library must work offline, and silently fetching a checkpoint would make a
 result depend on a server's state.
+
+This module is the dispatcher on top of the models stack (only ``trained.build_model``
+is above it); the name registry (``register_model``, ``list_models``) lives in
+``_names`` and the weights files (``load_state_file``, ``load_into``, ...) in
+``_weights``, both re-exported here.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import importlib.util
 import json
 import os
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import torch  # noqa: F401  (load_model's doctest uses it)
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .._assets import ASSETS
-from .._checks import ParameterError, UnsafeFileError
-from .._registry import Registry
+from .._checks import ParameterError
+from ._named import LIBRARIES, build_named, is_model_name
+from ._names import _REGISTRY, ModelEntry, _entry, list_models, register_model  # noqa: F401
+from ._weights import (  # noqa: F401  (re-exported: the names importable from here before)
+    DOWNLOAD,
+    STATE_CONTAINERS,
+    load_into,
+    load_state_file,
+    torch_load_weights,
+    unwrap_state_dict,
+)
+from ._weights import read_safetensors as _read_safetensors  # noqa: F401
+from .loading import apply_options, describe_preprocess, load_model_file, load_trained, read_classes
 from .wrappers import Classifier
 
 __all__ = [
@@ -44,92 +60,6 @@ __all__ = [
     "load_state_file",
     "DOWNLOAD",
 ]
-
-DOWNLOAD = "download"  # the explicit opt-in to fetch weights from the internet
-
-
-@dataclass
-class ModelEntry:
-    """One registered model: a builder ``f(weights=None, **kwargs) -> Classifier`` and facts."""
-
-    name: str
-    builder: Callable[..., Classifier]
-    dataset: str
-    num_classes: int
-    input_size: int
-    bundled: str | None = None  # asset file holding the weights, if shipped
-    description: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def has_bundled_weights(self) -> bool:
-        return self.bundled is not None and (ASSETS / self.bundled).exists()
-
-
-#: the registered models by name (the built-in ones are registered in zoo.py)
-_REGISTRY: Registry[ModelEntry] = Registry(
-    "model",
-    known="registered",
-    hint=" (or 'timm:<arch>', 'torchvision:<arch>', or a file path)",
-)
-
-
-def register_model(
-    name: str,
-    *,
-    dataset: str,
-    num_classes: int,
-    input_size: int,
-    bundled: str | None = None,
-    description: str = "",
-    **extra,
-):
-    """Decorator registering ``builder(weights=None, **kwargs) -> Classifier`` under ``name``.
-
-    Example:
-        >>> from blurkit.models.cifar import ResNet9
-        >>> @register_model("doc_tiny", dataset="cifar10", num_classes=10, input_size=32)
-        ... def _tiny(weights=None):
-        ...     return Classifier(ResNet9(widths=(4, 4, 4, 4)), (0.5,) * 3, (0.5,) * 3,
-        ...                       [str(i) for i in range(10)], 32)
-        >>> "doc_tiny" in list_models()
-        True
-        >>> _ = _REGISTRY.pop("doc_tiny")
-    """
-
-    def deco(builder: Callable[..., Classifier]) -> Callable[..., Classifier]:
-        if name in _REGISTRY:
-            raise ParameterError(f"register_model: the name {name!r} is already registered")
-        if ":" in str(name):
-            raise ParameterError(
-                f"register_model: ':' is reserved for timm:/torchvision:, got {name!r}"
-            )
-        _REGISTRY.add(
-            name,
-            ModelEntry(
-                name, builder, dataset, num_classes, input_size, bundled, description, extra
-            ),
-        )
-        return builder
-
-    return deco
-
-
-def list_models(pattern: str | None = None, *, bundled_only: bool = False) -> list[str]:
-    """Registered model names (sorted), optionally filtered by a shell ``pattern``.
-
-    ``timm:<arch>`` and ``torchvision:<arch>`` names are accepted by
-    :func:`load_model` too but not listed here (see ``timm.list_models()``).
-    """
-    names = _REGISTRY.names()
-    if pattern:
-        names = fnmatch.filter(names, pattern)
-    if bundled_only:
-        names = [n for n in names if _REGISTRY[n].has_bundled_weights()]
-    return names
-
-
-def _entry(name: str) -> ModelEntry:
-    return _REGISTRY.get_entry(name)
 
 
 def model_info(name: str) -> dict:
@@ -153,219 +83,15 @@ def model_info(name: str) -> dict:
         **e.extra,
     }
     if e.extra.get("weights_package"):
-        import importlib.util
-
         module = e.extra["weights_package"].replace("-", "_")
         info["weights_available"] = importlib.util.find_spec(module) is not None
     if e.has_bundled_weights() and e.bundled.endswith(".safetensors"):
-        from safetensors import safe_open
-
         with safe_open(str(ASSETS / e.bundled), "pt") as f:
             meta = f.metadata() or {}
         for k in ("test_top1", "test_set", "training", "train_seconds", "recipe"):
             if k in meta:
                 info[k] = meta[k]
     return info
-
-
-#: containers a checkpoint's state dict is commonly kept under (first match wins)
-STATE_CONTAINERS = (
-    "state_dict",
-    "model",
-    "model_state_dict",
-    "ema",
-    "state_dict_ema",
-    "model_ema",
-    "module",
-)
-
-
-def _read_safetensors(
-    path: Path, tensors: bool = True
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """``(tensors, metadata)`` of a safetensors file (``tensors=False``: metadata only)."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = dict(f.metadata() or {})
-        return (load_file(str(path)) if tensors else {}), meta
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise ParameterError(
-            f"weights: {str(path)!r} is not a readable safetensors file ({type(e).__name__}: {e})"
-        ) from e
-
-
-def torch_load_weights(path: str | os.PathLike):
-    """``torch.load(path, weights_only=True)`` on CPU, with typed errors.
-
-    Raises:
-        UnsafeFileError: the file is a pickle of Python objects (e.g. ``torch.save(model)``),
-            which only ``weights_only=False`` could load -- and that can run code.
-        ParameterError: anything else that is not a torch file (a TorchScript archive
-            included: load it as a model, not as weights).
-    """
-    import pickle
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
-            raise ParameterError(f"weights: {str(path)!r} is not a torch file ({e})") from e
-        glob = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln), "")
-        raise UnsafeFileError(
-            f"model: refused to load {str(path)!r}: it is a pickled Python object (e.g. "
-            f"torch.save(model)), and loading it can run code{f' ({glob[:160]})' if glob else ''}; "
-            "save its state_dict instead, or pass --trust-pickle (trust_pickle=True) if you "
-            "trust the file"
-        ) from e
-    except Exception as e:  # truncated zip, TorchScript archive, not a torch file at all
-        first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-        raise ParameterError(f"weights: could not read {str(path)!r} as weights: {first}") from e
-
-
-def unwrap_state_dict(obj, source: str) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint: unwrap :data:`STATE_CONTAINERS` and a DDP ``module.`` prefix."""
-    for _ in range(3):  # e.g. {"model": {"state_dict": ...}}
-        if not isinstance(obj, dict):
-            break
-        inner = next((obj[k] for k in STATE_CONTAINERS if isinstance(obj.get(k), dict)), None)
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, dict) or not obj:
-        raise ParameterError(f"weights: {source} does not hold a state dict")
-    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
-    if bad:
-        raise ParameterError(
-            f"weights: {source} is not a state dict of tensors (entries {bad[:5]} are not tensors)"
-        )
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return obj
-
-
-def load_state_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a weights file: ``(state_dict, metadata)``.
-
-    safetensors files give their metadata; other files are read with
-    ``torch.load(weights_only=True)`` (no arbitrary code runs), unwrapping the
-    usual containers (:data:`STATE_CONTAINERS`: ``state_dict``, ``model``, ``ema``,
-    ...) and a DDP ``module.`` prefix. Malformed files raise :class:`ParameterError`,
-    pickled objects :class:`~blurkit._checks.UnsafeFileError`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ParameterError(f"weights: expected an existing file, got {str(path)!r}")
-    if path.suffix == ".safetensors":
-        state, meta = _read_safetensors(path)
-        return unwrap_state_dict(state, repr(str(path))), meta
-    obj = torch_load_weights(path)
-    return unwrap_state_dict(obj, repr(str(path))), {}
-
-
-def _listing(keys: list[str], n: int = 10) -> str:
-    return f"{len(keys)} {keys[:n]}{'...' if len(keys) > n else ''}"
-
-
-def load_into(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``net`` strictly, casting dtypes.
-
-    BatchNorm's ``num_batches_tracked`` counters may be absent from the file (they do
-    not change the output). Any other missing or unexpected key, or a shape mismatch,
-    raises :class:`ParameterError` listing them: a model is never left partly random.
-    """
-    own = net.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ParameterError(
-            f"weights from {source}: keys do not match the architecture "
-            f"(missing {_listing(missing)}; unexpected {_listing(unexpected)})"
-        )
-    bad = [
-        (k, tuple(v.shape), tuple(own[k].shape))
-        for k, v in state.items()
-        if v.shape != own[k].shape
-    ]
-    if bad:
-        raise ParameterError(f"weights from {source}: shape mismatch (key, file, model) {bad[:5]}")
-    full = {k: (state[k].to(v.dtype) if k in state else v) for k, v in own.items()}
-    net.load_state_dict(full, strict=True)
-
-
-def _imagenet_classes(n: int) -> list[str]:
-    if n == 1000:
-        from .imagenet import imagenet_classes
-
-        return imagenet_classes()[0]
-    return [str(i) for i in range(n)]
-
-
-def _library_model(lib: str, arch: str, weights, **kwargs) -> Classifier:
-    """A timm / torchvision architecture as a :class:`Classifier` (ImageNet view and stats)."""
-    from .architectures import instantiate
-    from .wrappers import ResizeCenterCrop
-
-    download = weights == DOWNLOAD
-    if download:
-        if lib == "timm":
-            import timm
-
-            net = timm.create_model(arch, pretrained=True, **kwargs)
-        else:
-            import torchvision
-
-            net = torchvision.models.get_model(arch, weights="DEFAULT", **kwargs)
-    else:
-        net = instantiate(f"{lib}:{arch}", kwargs)
-    if weights is not None and not download:
-        state, _ = load_state_file(weights)
-        load_into(net, state, repr(str(weights)))
-    n = int(getattr(net, "num_classes", 0) or kwargs.get("num_classes", 1000))
-    if lib == "timm":
-        cfg = getattr(net, "pretrained_cfg", None) or {}
-        size = int(cfg.get("input_size", (3, 224, 224))[-1])
-        crop_pct = float(cfg.get("crop_pct", 0.875))
-        interp = cfg.get("interpolation", "bicubic")
-        interp = interp if interp in ("bicubic", "bilinear") else "bicubic"
-        mean = cfg.get("mean", (0.485, 0.456, 0.406))
-        std = cfg.get("std", (0.229, 0.224, 0.225))
-        pre = ResizeCenterCrop(round(size / crop_pct), size, interp)
-    else:
-        size, mean, std = 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        pre = ResizeCenterCrop(256, 224, "bilinear")
-    clf = Classifier(net, mean, std, _imagenet_classes(n), size, preprocess=pre)
-    clf.info.update({"arch": f"{lib}:{arch}", "arch_kwargs": dict(kwargs)})
-    if n == 1000:  # folders may be named by class names as well as synsets
-        from .imagenet import imagenet_classes
-
-        clf.info["class_names"] = imagenet_classes()[1]
-    if n != 1000:
-        clf.info["generic_classes"] = True
-    return clf
-
-
-def _architecture_model(arch: str, weights, num_classes: int | None, **kwargs) -> Classifier:
-    """A :data:`~blurkit.models.architectures.ARCHITECTURES` network (CIFAR stats, 32 px)."""
-    from .architectures import ARCHITECTURES, canonical_architecture, instantiate
-    from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-
-    arch = canonical_architecture(arch)
-    net = instantiate(arch, kwargs, num_classes)
-    if weights is not None:
-        state, _ = load_state_file(weights)
-        load_into(net, state, repr(str(weights)))
-    n = net.fc.out_features
-    classes = CIFAR10_CLASSES if n == 10 else [str(i) for i in range(n)]
-    clf = Classifier(net, CIFAR10_MEAN, CIFAR10_STD, classes, 32, name=arch, channels_last=True)
-    kw = {**ARCHITECTURES[arch][2], **kwargs}
-    clf.info.update({"arch": arch, "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v
-                                                   for k, v in kw.items()}})  # fmt: skip
-    if n != 10:
-        clf.info["generic_classes"] = True
-    return clf
 
 
 def load_model(
@@ -418,45 +144,24 @@ def load_model(
         >>> m(torch.rand(1, 3, 32, 32)).shape
         torch.Size([1, 10])
     """
-    from .architectures import ALIASES, ARCHITECTURES, builder_takes
-    from .loading import apply_options, load_model_file, read_classes
-
     name = os.fspath(name_or_path)
     classes = read_classes(classes)
     if classes is not None and num_classes is not None and len(classes) != num_classes:
         raise ParameterError(f"classes: {len(classes)} names given but num_classes={num_classes}")
     if num_classes is None and classes is not None:
         num_classes = len(classes)
-    if name in _REGISTRY:
-        e = _REGISTRY[name]
-        if num_classes is not None and num_classes != e.num_classes:
-            if name not in ALIASES or not builder_takes(e.builder, "num_classes"):
-                raise ParameterError(
-                    f"num_classes: {name} has {e.num_classes} outputs, got {num_classes}"
-                )
-            kwargs["num_classes"] = num_classes
-        if kwargs and not all(builder_takes(e.builder, k) for k in kwargs):
-            bad = [k for k in kwargs if not builder_takes(e.builder, k)]
-            raise ParameterError(f"model: {name} takes no keyword(s) {bad}")
-        model = e.builder(weights=weights, **kwargs)
-    elif name in ARCHITECTURES:
-        model = _architecture_model(name, weights, num_classes, **kwargs)
-    elif name.startswith(("timm:", "torchvision:")):
-        lib, arch = name.split(":", 1)
-        if weights is None:
+    if is_model_name(name):
+        if name.startswith(LIBRARIES) and weights is None:
             warnings.warn(
                 f"load_model({name!r}): no weights given, the network is randomly initialised "
                 "(pass weights=<file>, or weights='download' to fetch the library's)",
                 stacklevel=2,
             )
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-        model = _library_model(lib, arch, weights, **kwargs)
+        model = build_named(name, weights, num_classes, kwargs)
     elif os.path.isfile(name):
         model = load_model_file(name, weights=weights, trust_pickle=trust_pickle, **kwargs)
     elif os.path.isdir(name) and os.path.isfile(os.path.join(name, "model.pt")):
-        from .trained import load_trained  # a blurkit train output directory
-
+        # a blurkit train output directory
         if weights is not None or kwargs:
             raise ParameterError(f"model: {name} is a training output; it takes no weights=")
         model = load_trained(name)
@@ -488,17 +193,8 @@ def save_model(model: Classifier, path: str | os.PathLike, arch: str | None = No
             ``kwargs`` dict (e.g. ``{"num_classes": 10}``) is kept for rebuilding
             (default: ``model.info['arch_kwargs']``).
     """
-    from safetensors.torch import save_file
-
-    from .architectures import ARCHITECTURES
-    from .loading import describe_preprocess
-
     arch = arch or model.info.get("arch") or model.name
-    if not arch or (
-        arch not in _REGISTRY
-        and arch not in ARCHITECTURES
-        and not arch.startswith(("timm:", "torchvision:"))
-    ):
+    if not is_model_name(arch):
         raise ParameterError(
             f"save_model: arch must be a registered, architecture or timm:/torchvision: name, "
             f"got {arch!r}"

@@ -1,118 +1,32 @@
-"""Models written by ``blurkit train``, and the model a training run starts from.
+"""The model a training run starts from (:func:`build_model`), and models written by
+``blurkit train``.
 
 ``blurkit train`` writes ``model.pt`` (a dict of plain data and tensors, read back
 with ``torch.load(weights_only=True)``) and, for AirNet, ``model.safetensors`` in
 the bundled-model format. Both carry the architecture, its kwargs, the classes,
 mean/std and input size; every field is validated when read, and the network is
-loaded strictly.
+loaded strictly. Reading them is one of the file formats of
+:mod:`~blurkit.models.loading` (:func:`load_trained`, :func:`trained_from_state`,
+re-exported here); this module is the top of the models stack, since fine-tuning
+starts from anything :func:`~blurkit.models.load_model` opens.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
-from .._checks import ParameterError, check_int
+from .._checks import ParameterError
 from .._seeds import make_generator
+from ._names import _REGISTRY
 from .architectures import ARCHITECTURES, canonical_architecture, instantiate
+from .cifar import CIFAR10_MEAN, CIFAR10_STD
+from .loading import load_trained, trained_from_state, wrap_trained
+from .registry import load_model
 from .wrappers import Classifier
 
 __all__ = ["load_trained", "build_model", "trained_from_state", "wrap_trained"]
-
-
-def wrap_trained(net, arch, kw, classes, mean, std, size, name="") -> Classifier:
-    """A trained network as a :class:`Classifier` carrying ``arch``/``arch_kwargs``."""
-    from .loading import parse_triple, read_classes
-
-    clf = Classifier(
-        net, parse_triple(mean, "mean"), parse_triple(std, "std"), read_classes(classes),
-        check_int(size, "input_size", low=1, high=8192), name=name,
-    )  # fmt: skip
-    clf.info.update({"arch": arch, "arch_kwargs": kw})
-    return clf
-
-
-def _freeze_stem(net) -> None:
-    if hasattr(net, "whiten"):
-        net.whiten.weight.requires_grad_(False)
-
-
-def trained_from_state(state: dict, source: str, name: str | None = None) -> Classifier:
-    """Rebuild a ``model.pt`` dict (already read with ``weights_only=True``)."""
-    from .loading import read_classes
-    from .registry import load_into, unwrap_state_dict
-
-    need = ("arch", "arch_kwargs", "state_dict", "classes", "mean", "std", "input_size")
-    missing = [k for k in need if k not in state]
-    if missing:
-        raise ParameterError(
-            f"checkpoint: {source} is not a blurkit training output (missing {missing})"
-        )
-    if not isinstance(state["arch_kwargs"], dict):
-        raise ParameterError(f"checkpoint: {source}: arch_kwargs must be a dict")
-    classes = read_classes(state["classes"])
-    arch = canonical_architecture(state["arch"])
-    net = instantiate(arch, state["arch_kwargs"], len(classes))
-    load_into(net, unwrap_state_dict(state["state_dict"], source), source)
-    _freeze_stem(net)
-    default = Path(source).parent.name
-    clf = wrap_trained(
-        net, arch, state["arch_kwargs"], classes, state["mean"], state["std"], state["input_size"],
-        name or (state.get("name") if isinstance(state.get("name"), str) else None) or default,
-    )  # fmt: skip
-    info = state.get("info", {})
-    if isinstance(info, dict):
-        clf.info.update({str(k): v for k, v in info.items()})
-    return clf.eval()
-
-
-def load_trained(path: str | os.PathLike, name: str | None = None) -> Classifier:
-    """Load a model written by ``blurkit train`` (``model.pt``), a training output
-    directory, or a bundled-format ``.safetensors`` (AirNet metadata).
-
-    Everything is read without running code from the file (``weights_only=True``,
-    safetensors), every metadata field is validated, sizes are checked before
-    allocating, and the weights load strictly.
-
-    Returns:
-        A :class:`Classifier` in eval mode.
-    """
-    from .loading import meta_json, read_classes
-    from .registry import _read_safetensors, load_into, torch_load_weights
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.pt"
-    if not p.is_file():
-        raise ParameterError(f"checkpoint: {p} does not exist")
-    src = repr(str(p))
-    if p.suffix == ".safetensors":
-        sd, meta = _read_safetensors(p)
-        if meta.get("architecture") != "AirNet":
-            raise ParameterError(
-                f"checkpoint: {src} has no AirNet metadata "
-                f"(architecture={str(meta.get('architecture'))[:40]!r})"
-            )
-        kw = {"widths": meta_json(meta, "widths", list, src)}
-        classes = read_classes(meta_json(meta, "classes", list, src))
-        net = instantiate("airnet", kw, len(classes))
-        load_into(net, {k: v.float() for k, v in sd.items()}, src)
-        _freeze_stem(net)
-        clf = wrap_trained(
-            net, "airnet", kw, classes, meta_json(meta, "mean", list, src),
-            meta_json(meta, "std", list, src), meta_json(meta, "input_size", int, src),
-            name or p.stem,
-        )  # fmt: skip
-        return clf.eval()
-    state = torch_load_weights(p)
-    if not isinstance(state, dict) or "arch" not in state:
-        raise ParameterError(f"checkpoint: {src} is not a blurkit training output (no 'arch')")
-    clf = trained_from_state(state, str(p), name)
-    if name is None and not clf.name:
-        clf.name = p.parent.name
-    return clf
 
 
 def build_model(
@@ -138,9 +52,6 @@ def build_model(
         seed: initialisation seed.
         model_options: keyword arguments of :func:`~blurkit.models.load_model`.
     """
-    from .cifar import CIFAR10_MEAN, CIFAR10_STD
-    from .registry import _REGISTRY, load_model
-
     opts = dict(model_options or {})
     if finetune is not None:
         clf = load_model(str(finetune), **opts)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..io import pil_to_tensor  # re-exported: the models' default preprocessing
+from .features import FeatureEncoder
 
 __all__ = ["Classifier", "Normalize", "ResizeCenterCrop", "pil_to_tensor"]
 
@@ -36,7 +37,7 @@ class ResizeCenterCrop:
         self.resize, self.crop, self.interpolation = int(resize), int(crop), interpolation
 
     def __call__(self, image) -> torch.Tensor:
-        from PIL import Image
+        from PIL import Image  # PIL loads on the first image, as in blurkit.io
 
         image = image.convert("RGB")
         w, h = image.size
@@ -58,7 +59,7 @@ class _ToTensor:
         self.size = size
 
     def __call__(self, image) -> torch.Tensor:
-        from PIL import Image
+        from PIL import Image  # PIL loads on the first image, as in blurkit.io
 
         image = image.convert("RGB")
         if image.size != (self.size, self.size):
@@ -152,8 +153,6 @@ class Classifier(nn.Module):
         """``(B, D)`` embeddings of pixel-space images: the input of the network's last
         linear layer, or the pooled output of the sub-module ``layer`` (see
         :class:`~blurkit.models.features.FeatureEncoder`)."""
-        from .features import FeatureEncoder
-
         return FeatureEncoder(self, layer)(x)
 
     def extra_repr(self) -> str:

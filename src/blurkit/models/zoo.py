@@ -12,6 +12,7 @@ from .._checks import ParameterError
 from .architectures import instantiate
 from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from .imagenet import build_efficientnet_lite0
+from .loading import meta_json
 from .registry import ASSETS, load_into, load_state_file, register_model
 from .wrappers import Classifier
 
@@ -69,8 +70,6 @@ def _register_bundled_airnet(method: str) -> None:
                 )
         _, meta = load_state_file(path)
         # the architecture's widths travel in the file's metadata (checked before building)
-        from .loading import meta_json
-
         widths = meta_json(meta, "widths", list, repr(str(path)), default=[32, 128, 128])
         return _cifar("airnet", {"widths": widths}, name, path)
 
