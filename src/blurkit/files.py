@@ -20,7 +20,7 @@ import torch
 from ._checks import BlurkitError, ParameterError, check_choice, check_finite
 from ._seeds import check_seed
 from .corruptions import corrupt, get_corruption
-from .functional import blur
+from .functional import BOUNDARIES, blur
 from .io import ImageReadError, iter_image_files, read_image, write_image
 from .kernels import make_kernel, parse_kernel_spec
 
@@ -80,7 +80,6 @@ def blur_files(
     """
     if (corruption is None) == (kernel is None):
         raise ParameterError("blur_files: give exactly one of corruption= or kernel=")
-    from .functional import BOUNDARIES
 
     check_choice(boundary, "boundary", BOUNDARIES)  # before any file, not once per file
     check_seed(seed)

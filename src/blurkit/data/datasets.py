@@ -34,8 +34,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._assets import asset_path
-from .._checks import ParameterError
-from ..io import pil_to_tensor
+from .._checks import ParameterError, check_allocation
+from ..io import _link_problem, display_path, pil_to_tensor, walk_image_files
+from ._safe_pickle import safe_load_pickle
 from .archive import IMAGE_EXTENSIONS, index_archive, is_archive
 
 __all__ = [
@@ -157,7 +158,6 @@ class ImageFolderDataset(_FileImageDataset):
         verify: bool = True,
     ) -> None:
         super().__init__(preprocess, str(root))
-        from ..io import _link_problem, display_path, walk_image_files
 
         root = Path(root)
         files: list[Path] = []
@@ -335,7 +335,6 @@ class TarImageDataset(ImageDataset):
 
 
 def _read_bytes(path: Path) -> bytes:
-    from .._checks import check_allocation
 
     check_allocation(f"source ({path.name})", path.stat().st_size, itemsize=1)
     return path.read_bytes()
@@ -343,7 +342,6 @@ def _read_bytes(path: Path) -> bytes:
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
     """``(images (N, 3, 32, 32) uint8, labels)`` of one batch, through the restricted unpickler."""
-    from ._safe_pickle import safe_load_pickle
 
     d = safe_load_pickle(_read_bytes(path), str(path))
     if not isinstance(d, dict) or b"data" not in d:
@@ -374,7 +372,6 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
 
 
 def _read_cifar_meta(path: Path) -> list[str]:
-    from ._safe_pickle import safe_load_pickle
 
     meta = safe_load_pickle(_read_bytes(path), str(path))
     names = meta.get(b"label_names") if isinstance(meta, dict) else None

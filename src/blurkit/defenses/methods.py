@@ -46,9 +46,13 @@ import torch.nn.functional as F
 from .._checks import ParameterError
 from .._json import dumps
 from .._seeds import fresh_seed, make_generator
+from ..data.archive import decode_archive_uint8, is_archive
 from ..data.datasets import SAMPLE_PATH
+from ..io import display_path, walk_image_files
 from ..models.architectures import ARCHITECTURES
 from ..models.trained import build_model, load_trained
+from ..robustness.distributed import init_distributed
+from ..robustness.store import atomic_write
 from .adversarial import KernelAdversary
 from .augment import SCHEDULES, BlurSchedule, RandomBlur
 from .consistency import AUGMIX_WEIGHT, consistency_loss
@@ -262,8 +266,6 @@ def _sample_archive() -> Path:
 def _decode_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from PIL import Image
 
-    from ..io import display_path, walk_image_files
-
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ParameterError(f"data: {root} has no class folders (expected ImageFolder layout)")
@@ -351,7 +353,6 @@ def load_training_arrays(
     optionally ``classes``). Archives and folders are decoded once into ``cache``
     (a directory) when given.
     """
-    from ..data.archive import decode_archive_uint8, is_archive
 
     src = _sample_archive() if str(source) == "sample" else Path(source)
     if not src.exists():
@@ -386,8 +387,6 @@ def load_training_arrays(
 
 def _save_outputs(clf, out: Path, method: str, summary: dict) -> None:
     from safetensors.torch import save_file
-
-    from ..robustness.store import atomic_write
 
     state = {
         "arch": clf.info.get("arch"),
@@ -479,7 +478,6 @@ def train_model(
     Returns:
         The training summary (also in ``summary.json``).
     """
-    from ..robustness.distributed import init_distributed
 
     ctx = init_distributed("cpu")
     out = Path(out)

@@ -39,6 +39,11 @@ import torch
 from .._checks import ParameterError
 from .._json import dumps
 from ..kernels.family import BLUR_FAMILIES, blur_families
+from ..report import render_report
+from ..robustness.attack import blur_attack
+from ..robustness.evaluate import evaluate, resolve_corruptions
+from ..robustness.store import atomic_write
+from ..robustness.structure import latent_structure
 from .methods import METHODS, load_trained, load_training_arrays, train_model
 
 __all__ = ["run_study", "ArrayDataset"]
@@ -135,10 +140,6 @@ def run_study(
     Returns:
         The comparison (also ``study.json``): ``{"methods": {name: row}, "config": ...}``.
     """
-    from ..report import render_report
-    from ..robustness.attack import blur_attack
-    from ..robustness.evaluate import evaluate, resolve_corruptions
-    from ..robustness.store import atomic_write
 
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
@@ -292,8 +293,6 @@ def _latent_columns(models, ds, out, corrs, severities, seed, n_images) -> dict:
     n = min(int(n_images), len(ds))
     if n <= 0:
         return {}
-    from ..robustness.evaluate import evaluate
-    from ..robustness.structure import latent_structure
 
     ref = "baseline" if "baseline" in models else next(iter(models))
     cols = {
@@ -347,7 +346,6 @@ def _value(row: dict, key: str):
 
 
 def _write_tables(out: Path, study: dict, corrs) -> None:
-    from ..robustness.store import atomic_write
 
     cols = _columns(study, corrs)
     rows = list(study["methods"].values())

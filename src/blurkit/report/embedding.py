@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..robustness.store import format_severity
 from . import figures
 
 __all__ = [
@@ -166,7 +167,6 @@ def embedding_sections(res: dict, img) -> list[str]:
             if not sevs:
                 continue
             top = max(sevs, key=float)
-            from ..robustness.store import format_severity
 
             key = f"{c}@{format_severity(float(top))}"
             if st.has(name, "cell", key):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import ParameterError
+from ..corruptions.imagenet_c import SEVERITY_TABLES
 from ..robustness.store import ResultStore, atomic_write
 from . import figures
 from .embedding import critical_strengths, embedding_sections, is_embedding_run
@@ -229,7 +230,6 @@ def _glass_note(res: dict) -> str:
         r.get("corruption") == "glass_blur" and r.get("preset") == "cifar-10-c" for r in res["rows"]
     ):
         return ""
-    from ..corruptions.imagenet_c import SEVERITY_TABLES
 
     table = SEVERITY_TABLES["cifar-10-c"]["glass_blur"]
     params = ", ".join(

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import ParameterError, check_scalar
+from .._json import to_jsonable as jsonable
 from ..models.features import FeatureEncoder
 from .critical import critical_blur
 from .latent import (
@@ -309,7 +310,6 @@ class EmbeddingTask(Task):
         return extras
 
     def summarize(self, store, models, baseline=None):
-        from .._json import to_jsonable as jsonable
 
         out = {"schema": 1, "task": "embedding", "models": {}, "baseline": baseline}
         for m in models:
@@ -349,8 +349,6 @@ class EmbeddingTask(Task):
         return out
 
     def critical(self, model, images, labels, family, seed, **kwargs):
-        from .._json import to_jsonable as jsonable
-
         res = embedding_critical_blur(
             self._encoder(model), images, family, threshold=self.threshold, seed=int(seed),
             **kwargs,

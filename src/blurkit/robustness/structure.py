@@ -25,6 +25,7 @@ from .latent import (
     linear_cka,
     undefined_reason,
 )
+from .seeds import spread_positions
 
 __all__ = ["embed_dataset", "latent_structure"]
 
@@ -95,8 +96,6 @@ def embed_dataset(
     from torch.utils.data import DataLoader, Subset
 
     if limit is not None and not isinstance(data, DataLoader) and hasattr(data, "__len__"):
-        from .seeds import spread_positions
-
         if limit < len(data):
             data = Subset(data, spread_positions(len(data), limit))
     enc = model if isinstance(model, FeatureEncoder) else FeatureEncoder(model, layer)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .._checks import ParameterError, check_int
+from .._json import to_jsonable as jsonable
 from .._registry import Registry
 from .critical import critical_blur
 from .metrics import flip_probability, wilson_interval
@@ -274,7 +275,6 @@ class ClassificationTask(Task):
         }
 
     def critical(self, model, images, labels, family, seed, **kwargs):
-        from .._json import to_jsonable as jsonable
 
         res = critical_blur(model, images, labels, family, seed=int(seed), **kwargs)
         curve = res.ssim_curve(torch.linspace(0, 1, 51))
