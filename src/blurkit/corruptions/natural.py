@@ -91,6 +91,11 @@ import math
 import torch
 
 from .._checks import DTypeError, ParameterError, ShapeError, as_param
+from ..functional.conv import blur
+from ..functional.spatial import depth_blur
+from ..kernels.motion import sample_shake_trajectory, trajectory_kernel
+from ..kernels.optics import astigmatism_kernel, myopia_kernel
+from ..kernels.scatter import dirty_lens_blur
 from .base import Corruption, interpolate_row, register_corruption
 
 __all__ = ["NATURAL_TABLES", "REFERENCE_SIZE", "VIEW_FIELD_DEG", "PUPIL_MM", "synthetic_depth"]
@@ -193,7 +198,6 @@ SHAKE_DRAW_LENGTH = 60.0
 
 
 def _sample_shake(batch, severity, preset, generators, device, dtype) -> dict:
-    from ..kernels.motion import sample_shake_trajectory
 
     # The random walk's shape depends on its length (its centripetal pull grows with the
     # distance travelled), so every trajectory is drawn at one fixed length and stored with
@@ -205,8 +209,6 @@ def _sample_shake(batch, severity, preset, generators, device, dtype) -> dict:
 
 
 def _apply_shake(x, severity, preset, trajectory=None, length=None):
-    from ..functional.conv import blur
-    from ..kernels.motion import trajectory_kernel
 
     if trajectory is None:
         raise ParameterError("trajectory: not drawn and not given (call through blurkit.corrupt)")
@@ -231,8 +233,6 @@ def _apply_shake(x, severity, preset, trajectory=None, length=None):
 
 
 def _apply_myopia(x, severity, preset, diopters=None):
-    from ..functional.conv import blur
-    from ..kernels.optics import myopia_kernel
 
     d = _strength("myopia", "diopters", diopters, severity, preset, x)
     scale = _arcmin_per_pixel(preset, x)
@@ -250,8 +250,6 @@ def _sample_astig(batch, severity, preset, generators, device, dtype) -> dict:
 
 
 def _apply_astig(x, severity, preset, axis=None, cylinder=None):
-    from ..functional.conv import blur
-    from ..kernels.optics import astigmatism_kernel
 
     c = _strength("astigmatism", "cylinder", cylinder, severity, preset, x)
     a = _param(axis, "axis", x.shape[0], x)
@@ -289,7 +287,6 @@ def _sample_dirty(batch, severity, preset, generators, device, dtype) -> dict:
 def _apply_dirty(
     x, severity, preset, halo_scale=None, weight=None, core_sigma=None, halo_radius=None
 ):
-    from ..kernels.scatter import dirty_lens_blur
 
     b = x.shape[0]
     row = _table_row("dirty_lens", preset, severity)
@@ -353,7 +350,6 @@ def _sample_depth(batch, severity, preset, generators, device, dtype) -> dict:
 
 
 def _apply_depth(x, severity, preset, focus=None, angle=None, max_radius=None):
-    from ..functional.spatial import depth_blur
 
     b = x.shape[0]
     r = _strength("depth_defocus", "max_radius", max_radius, severity, preset, x) * _scale(

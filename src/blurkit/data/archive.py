@@ -33,6 +33,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
+from .. import _checks
 from .._checks import ParameterError
 
 __all__ = [
@@ -120,7 +121,6 @@ def index_archive(
     Raises:
         ParameterError: a compressed archive's images exceed ``max_total_bytes``.
     """
-    from .. import _checks
 
     path = os.fspath(path)
     cap = MAX_MEMBER_BYTES if max_member_bytes is None else int(max_member_bytes)

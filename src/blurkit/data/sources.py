@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .._checks import ParameterError
+from ..io import pil_to_tensor
 
 __all__ = ["EvalDataset", "as_eval_dataset"]
 
@@ -151,8 +152,6 @@ class EvalDataset(Dataset):
 
     def _image(self, img) -> torch.Tensor:
         from PIL import Image
-
-        from ..io import pil_to_tensor
 
         if isinstance(img, np.ndarray):
             a = img

@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 
 from .._checks import ShapeError, check_int
-from ._inputs import check_pair
+from ._inputs import check_data_range, check_pair
+from .full_reference import ssim
 
 __all__ = ["ShiftComparison", "compare_up_to_shift", "error_ratio"]
 
@@ -73,8 +74,6 @@ def compare_up_to_shift(
         >>> r.shift.tolist(), bool(r.psnr[0] > 100)
         ([[2, -1]], True)
     """
-    from ._inputs import check_data_range
-    from .full_reference import ssim
 
     r4, x4, single, _ = check_pair(restored, reference, ("restored", "reference"))
     s = check_int(max_shift, "max_shift", low=0)

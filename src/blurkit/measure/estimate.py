@@ -75,6 +75,7 @@ import torch.nn.functional as F
 
 from .._checks import check_choice
 from ..functional.conv import blur, convolve
+from ..kernels.defocus import disk_kernel
 from ..kernels.family import blur_families
 from ..kernels.gaussian import gaussian_blur
 from ._inputs import prepare, to_gray
@@ -207,7 +208,6 @@ def _edge_sigma(g: torch.Tensor, family: str = "gaussian") -> torch.Tensor:
 @lru_cache(maxsize=4)
 def _table(family: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw edge-sigma measured on ideal step edges blurred by known parameters."""
-    from ..kernels.defocus import disk_kernel
 
     params = torch.tensor(
         [0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0],
@@ -283,7 +283,6 @@ def _disk_templates(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Ten
     coverage of a disk, i.e. a continuous disk integrated over square pixels, as a sensor
     records it), radially averaged on the same frequency rings as the image.
     """
-    from ..kernels.defocus import disk_kernel
 
     start, stop, step = _DISK_RADII
     stop = min(stop, 0.1 * n)  # keep the first zero at bin >= ~6

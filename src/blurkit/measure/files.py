@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .._checks import BlurkitError, ParameterError, check_choice
+from ..io import display_path, read_image
 from .estimate import FAMILIES, estimate_blur
 from .full_reference import ms_ssim, psnr, ssim
 from .registry import METRICS, get_metric
@@ -81,7 +82,6 @@ def measure_files(
         A :class:`MeasureResult`. A measure that needs larger images (``cpbd``: 64 px)
         gives NaN for smaller ones.
     """
-    from ..io import display_path, read_image
 
     metrics = list(metrics)
     for m in metrics:

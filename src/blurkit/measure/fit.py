@@ -43,6 +43,7 @@ from ..functional.fourier import (
     nonnegative_kernel_least_squares,
     otf,
 )
+from ..kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
 from ._inputs import check_pair
 
 __all__ = ["FIT_FAMILIES", "PSFFit", "fit_psf", "kernel_psnr"]
@@ -125,7 +126,6 @@ def _explained(pred: torch.Tensor, tgt: torch.Tensor) -> tuple[float, float, flo
 
 
 def _builder(family: str, n: int):
-    from ..kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
 
     sp = F.softplus
     if family == "gaussian":

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .._checks import ParameterError, check_allocation, check_int, check_scalar, check_size
 from ..functional.conv import convolve
+from ..kernels.gaussian import gaussian_kernel1d
 from ._inputs import finish, prepare, to_gray
 from .registry import register_metric
 
@@ -281,7 +282,6 @@ def _canny_like(img: torch.Tensor) -> torch.Tensor:
     non-maximum suppression along the quantised gradient direction, magnitude > 0.1.
     Hysteresis is not needed: with these thresholds every maximum above 0.1 on the
     0-255 scale is kept. The outer 1-pixel ring is dropped (as canny's eroded mask)."""
-    from ..kernels.gaussian import gaussian_kernel1d
 
     g1 = gaussian_kernel1d(img.new_tensor(1.0))[0]
     sm = convolve(img[:, None], g1[:, None] * g1[None, :], boundary="zeros", method="direct")

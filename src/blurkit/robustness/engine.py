@@ -48,6 +48,7 @@ from .._json import dumps
 from ..corruptions import SUITES, corrupt, get_corruption
 from ..data.sources import as_eval_dataset
 from ..kernels.family import blur_families
+from ..models import load_model
 from .config import EvalConfig, parse_shard
 from .distributed import DistContext, broadcast_from_rank0, gather_to_rank0, init_distributed
 from .examples import save_examples
@@ -149,8 +150,6 @@ class EvaluationResult:
 def _named_models(models) -> list[tuple[str, nn.Module]]:
     def load(m):
         if isinstance(m, str):
-            from ..models import load_model
-
             return load_model(m)
         return m
 
