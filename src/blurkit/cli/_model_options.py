@@ -2,12 +2,17 @@
 ``train --finetune``), and their translation into :func:`blurkit.models.load_model`
 keyword arguments.
 
-Use the ``*_OPTION`` objects as parameter defaults of a typer command, then pass the
-values to :func:`model_kwargs`.
+Decorate a typer command with :func:`with_model_options`: the options are appended to its
+signature, and the command receives them validated, as one keyword argument
+``model_options`` (the :func:`model_kwargs` of the options the user set). The ``*_OPTION``
+objects stay public for a command that needs one of them alone.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -22,6 +27,7 @@ __all__ = [
     "TRUST_PICKLE_OPTION",
     "LABEL_SPACE_OPTION",
     "model_kwargs",
+    "with_model_options",
 ]
 
 WEIGHTS_OPTION = typer.Option(
@@ -101,3 +107,41 @@ def model_kwargs(
             f"--classes: {len(out['classes'])} names but --num-classes {out['num_classes']}"
         )
     return out
+
+
+#: the shared options: (parameter name, type, typer default), in --help order
+_SHARED = (
+    ("weights", Path, WEIGHTS_OPTION),
+    ("num_classes", int, NUM_CLASSES_OPTION),
+    ("classes", Path, CLASSES_OPTION),
+    ("mean", str, MEAN_OPTION),
+    ("std", str, STD_OPTION),
+    ("input_size", int, INPUT_SIZE_OPTION),
+    ("trust_pickle", bool, TRUST_PICKLE_OPTION),
+)
+
+
+def with_model_options(command: Callable) -> Callable:
+    """Add the shared model options to a typer ``command`` that takes a keyword argument
+    ``model_options``; it is called with their :func:`model_kwargs` (validated before the
+    command body runs, so a bad value is refused before any lock, model or data)."""
+    sig = inspect.signature(command, eval_str=True)
+    if "model_options" not in sig.parameters:
+        raise TypeError(f"{command.__name__} must take a 'model_options' keyword argument")
+    names = [n for n, _, _ in _SHARED]
+    kept = [p for p in sig.parameters.values() if p.name != "model_options"]
+    added = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=t)
+        for n, t, d in _SHARED
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = model_kwargs(**{n: kwargs.pop(n) for n in names})
+        return command(**kwargs, model_options=options)
+
+    wrapper.__signature__ = sig.replace(parameters=kept + added)
+    wrapper.__annotations__ = {p.name: p.annotation for p in kept + added}
+    if sig.return_annotation is not inspect.Signature.empty:
+        wrapper.__annotations__["return"] = sig.return_annotation
+    return wrapper

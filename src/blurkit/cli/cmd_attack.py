@@ -19,16 +19,7 @@ from .._checks import BlurkitError
 from .._json import dumps
 from ..kernels.family import blur_families
 from ._app import app, console, fail, hold_out_lock
-from ._model_options import (
-    CLASSES_OPTION,
-    INPUT_SIZE_OPTION,
-    MEAN_OPTION,
-    NUM_CLASSES_OPTION,
-    STD_OPTION,
-    TRUST_PICKLE_OPTION,
-    WEIGHTS_OPTION,
-    model_kwargs,
-)
+from ._model_options import with_model_options
 from ._options import device_option, float_list, nonneg_int, positive_int
 
 
@@ -152,6 +143,7 @@ def run_attack(
 
 
 @app.command("attack")
+@with_model_options
 def attack_command(
     model: str = typer.Option(
         None,
@@ -192,13 +184,7 @@ def attack_command(
     device: str = typer.Option(
         None, help="cpu, cuda, cuda:1, ... (default: cpu).", callback=device_option()
     ),
-    weights: Path = WEIGHTS_OPTION,
-    num_classes: int = NUM_CLASSES_OPTION,
-    classes: Path = CLASSES_OPTION,
-    mean: str = MEAN_OPTION,
-    std: str = STD_OPTION,
-    input_size: int = INPUT_SIZE_OPTION,
-    trust_pickle: bool = TRUST_PICKLE_OPTION,
+    model_options: dict | None = None,
 ) -> None:
     """Adversarial blur: success rate against the SSIM budget, beside fixed blur families."""
     budgets = float_list(budget, "--budget", low=0.0, high=1.0, low_inclusive=False)
@@ -210,7 +196,7 @@ def attack_command(
             from .cmd_evaluate import default_model
 
             model = default_model()
-        opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
+        opts = model_options or {}
         m = load_model(model, device=device or "cpu", **opts)
         x, y, idx = _load_images(data, m, limit)
         run_attack(

@@ -15,17 +15,7 @@ import typer
 from .._checks import BlurkitError
 from .._json import dumps
 from ._app import app, console, fail, hold_out_lock
-from ._model_options import (
-    CLASSES_OPTION,
-    INPUT_SIZE_OPTION,
-    LABEL_SPACE_OPTION,
-    MEAN_OPTION,
-    NUM_CLASSES_OPTION,
-    STD_OPTION,
-    TRUST_PICKLE_OPTION,
-    WEIGHTS_OPTION,
-    model_kwargs,
-)
+from ._model_options import LABEL_SPACE_OPTION, with_model_options
 from ._options import (
     device_option,
     float_list,
@@ -227,6 +217,7 @@ def run_evaluate(
 
 
 @app.command("evaluate")
+@with_model_options
 def evaluate_command(
     model: list[str] = typer.Option(
         None,
@@ -302,13 +293,6 @@ def evaluate_command(
     overwrite: bool = typer.Option(False, help="Discard results in OUT made with other arguments."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    weights: Path = WEIGHTS_OPTION,
-    num_classes: int = NUM_CLASSES_OPTION,
-    classes: Path = CLASSES_OPTION,
-    mean: str = MEAN_OPTION,
-    std: str = STD_OPTION,
-    input_size: int = INPUT_SIZE_OPTION,
-    trust_pickle: bool = TRUST_PICKLE_OPTION,
     label_space: str = LABEL_SPACE_OPTION,
     task: str = typer.Option(
         "classification",
@@ -343,6 +327,7 @@ def evaluate_command(
     fmt: str = typer.Option(
         "table", "--format", "-f", help="Summary on stdout: table, json or csv."
     ),
+    model_options: dict | None = None,
 ) -> None:
     """Evaluate classifiers under blur corruptions: cells.csv, summary.json and an HTML report."""
     import time
@@ -354,7 +339,7 @@ def evaluate_command(
     hold_out_lock(out, "evaluate")
     t0 = time.perf_counter()
     try:
-        opts = model_kwargs(weights, num_classes, classes, mean, std, input_size, trust_pickle)
+        opts = model_options or {}
         r = run_evaluate(
             model,
             data,

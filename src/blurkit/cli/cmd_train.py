@@ -15,16 +15,7 @@ import typer
 from .._checks import BlurkitError
 from .._json import dumps
 from ._app import app, console, fail, hold_out_lock
-from ._model_options import (
-    CLASSES_OPTION,
-    INPUT_SIZE_OPTION,
-    MEAN_OPTION,
-    NUM_CLASSES_OPTION,
-    STD_OPTION,
-    TRUST_PICKLE_OPTION,
-    WEIGHTS_OPTION,
-    model_kwargs,
-)
+from ._model_options import with_model_options
 from ._options import finite_float, nonneg_int, positive_int
 
 
@@ -53,6 +44,7 @@ def _families(text: str | None):
 
 
 @app.command("train")
+@with_model_options
 def train_command(
     data: str = typer.Option(
         ..., "--data", "-d", help="ImageFolder directory, .tar(.gz) archive, .npz, or 'sample'."
@@ -120,13 +112,7 @@ def train_command(
     adv_fidelity: str = typer.Option("constraint", help="constraint | penalty | none."),
     adv_warm_start: bool = typer.Option(False, help="Warm-start kernels per image."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    weights: Path = WEIGHTS_OPTION,
-    num_classes: int = NUM_CLASSES_OPTION,
-    classes: Path = CLASSES_OPTION,
-    mean: str = MEAN_OPTION,
-    std: str = STD_OPTION,
-    input_size: int = INPUT_SIZE_OPTION,
-    trust_pickle: bool = TRUST_PICKLE_OPTION,
+    model_options: dict | None = None,
 ) -> None:
     """Train or fine-tune with a blur-robustness method: checkpoint.pt, model.pt, summary.json."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -175,9 +161,7 @@ def train_command(
                 bar.console.print(line, highlight=False)
 
         try:
-            model_opts = model_kwargs(
-                weights, num_classes, classes, mean, std, input_size, trust_pickle
-            )
+            model_opts = model_options or {}
             if model_opts and not finetune:
                 fail("--weights, --num-classes, ... describe the --finetune model; give --finetune")
             summary = train_model(
