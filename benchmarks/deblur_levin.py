@@ -19,6 +19,8 @@ Methods, all with default parameters:
 - ``true-kernel tv``: :func:`~blurkit.defenses.deblur.tv_deconv` with the recorded kernel.
 - ``blind free``: :func:`~blurkit.defenses.deblur.blind_deblur` (its default: free-form
   kernel estimate, then ``tv_deconv``).
+- ``blind free 5/7/9``: the same with three pyramid depths (coarsest kernel 5, 7 and
+  9 px), the sparsest TV result kept per image (``estimator={"coarsest": (5, 7, 9)}``).
 - ``blind gaussian`` / ``blind motion``: the parametric estimates of the previous
   ``blind_deblur`` default (gaussian + Wiener) and the motion family with ``tv``.
 
@@ -58,6 +60,7 @@ METHODS = {
     "input": lambda y, k: y,
     "true-kernel tv": lambda y, k: tv_deconv(y, k),
     "blind free": lambda y, k: blind_deblur(y),
+    "blind free 5/7/9": lambda y, k: blind_deblur(y, estimator={"coarsest": (5, 7, 9)}),
     "blind gaussian": lambda y, k: blind_deblur(y, "gaussian", "wiener"),
     "blind motion": lambda y, k: blind_deblur(y, "motion", "tv"),
 }

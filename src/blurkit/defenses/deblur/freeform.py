@@ -40,9 +40,11 @@ Batched over images (each its own kernel) on the input's device. The estimate is
 not differentiable (thresholds and component selection); it runs under
 ``torch.no_grad``.
 
-Limitations (measured): on Levin's 16 dev captures the estimate gives 30.1 dB mean
-after TV (true kernel 32.5), error ratio <= 2.6 on 15 and 5.05 on the longest shake
-(``benchmarks/RESULTS.md``). On nearly sharp images (a 3-5 px shake) the estimate is
+Limitations (measured): on Levin's 16 dev captures the estimate gives 30.0 dB mean
+after TV (true kernel 32.5), error ratio <= 2.6 on 15 and 5.2 on the longest shake
+(``benchmarks/RESULTS.md``); with ``coarsest=(5, 7, 9)`` (three pyramids, the
+sparsest result kept per image) 30.4 dB and every error ratio <= 2.5 there, at three
+times the time, but worse on synthetic shakes (see ``coarsest``). On nearly sharp images (a 3-5 px shake) the estimate is
 too wide and the deconvolution *loses* PSNR against the input (synthetic 128 px:
 23-31 dB from 32-35 dB); the estimate is biased towards wider kernels because the
 L0 latent is sharper than any real image. Do not put it in front of a model on
@@ -76,6 +78,7 @@ from ..._checks import (
 from ...functional.fourier import forward_differences as _grad
 from ...functional.fourier import kernel_least_squares as _kernel_ls
 from . import _fft
+from .nonblind import tv_deconv
 
 __all__ = ["estimate_freeform_kernel", "FREEFORM_PRIORS"]
 
@@ -282,7 +285,7 @@ def estimate_freeform_kernel(
     final_threshold: float = 0.05,
     crop: bool = True,
     lam_min: float = 1e-4,
-    coarsest: int = 9,
+    coarsest: int | tuple[int, ...] = 9,
 ) -> torch.Tensor:
     """Estimate one free-form blur kernel per image (module docstring).
 
@@ -307,9 +310,18 @@ def estimate_freeform_kernel(
         final_threshold: the cut at the end, relative to the maximum.
         crop: crop the kernels to their joint support (plus one pixel), centred.
         lam_min: the floor of the decreasing weights.
-        coarsest: the kernel side at the coarsest scale (the pyramid's depth). 9 rather
-            than Pan et al.'s 5: the deeper pyramid spread the kernels of short synthetic
-            shakes (blind PSNR 3-4 dB lower) and was no better on Levin's set.
+        coarsest: the kernel side at the coarsest scale (the pyramid's depth), or
+            several: each runs as its own estimate and every image keeps the kernel whose
+            TV deconvolution is sparsest (:func:`normalized_sparsity`), at the cost of
+            one estimate per depth. 9 by default rather than Pan et al.'s 5: the deeper
+            pyramid spreads the kernels of short synthetic shakes (blind PSNR 3-4 dB
+            lower). ``(5, 7, 9)`` is best on Levin's real captures (16 dev captures: 30.41
+            dB mean and every error ratio <= 2.49, against 29.98 dB and a worst 5.18 for
+            9 alone, where the longest shake lost part of its path;
+            ``benchmarks/RESULTS.md``) but not on synthetic 128 px shakes, where the
+            sparsity prefers the deeper pyramids and loses 0.6-5 dB on 7 of 12 shakes
+            against 9 alone (``benchmarks/freeform_depths.py``); hence an option, not the
+            default.
 
     Returns:
         ``(B, 1, k, k)`` non-negative kernels of unit sum, centre at ``k // 2``, in
@@ -338,7 +350,12 @@ def estimate_freeform_kernel(
     lam_grad = check_scalar(lam_grad, "lam_grad", low=0.0, low_inclusive=False)
     lam_dark = check_scalar(lam_dark, "lam_dark", low=0.0)
     lam_min = check_scalar(lam_min, "lam_min", low=0.0, low_inclusive=False)
-    coarsest = check_int(coarsest, "coarsest", low=3)
+    depths = coarsest if isinstance(coarsest, (tuple, list)) else (coarsest,)
+    if not depths:
+        raise ParameterError("coarsest: expected an int or a non-empty tuple of ints, got ()")
+    depths = [check_int(c, "coarsest", low=3) for c in depths]
+    # depths that give the same pyramid run once
+    depths = list({_n_scales(ks, c): c for c in reversed(depths)}.values())[::-1]
     patch = check_size(dark_patch, "dark_patch")
     n_iter = check_int(iterations, "iterations", low=1)
     reg = check_scalar(reg, "reg", low=0.0)
@@ -358,41 +375,74 @@ def estimate_freeform_kernel(
     work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     with torch.no_grad():
         y = _gray(x.detach().to(work))
-        # scales: kernel sides ceil(ks * r^s), odd, down to about 5 px
-        n_scales = max(int(math.floor(math.log(coarsest / ks) / math.log(_RATIO))), 0) + 1
-        sizes = []
-        for s in range(n_scales):
-            v = int(math.ceil(ks * _RATIO**s))
-            sizes.append(v + 1 - v % 2)
-        k = None
-        lg, ld = lam_grad, lam_dark
-        for s in range(n_scales - 1, -1, -1):
-            size = sizes[s]
-            if k is None:
-                k = torch.zeros(b, 1, size, size, device=x.device, dtype=work)
-                c = size // 2
-                k[..., c, c - 1 : c + 1] = 0.5
-            else:
-                k = _resize_kernel(k, 1.0 / _RATIO, size)
-            k = _center(_project(k, 0.0, 0.0))
-            scale = _RATIO**s
-            if s == 0:
-                ys = y
-            else:
-                hs, ws = max(8, round(h * scale)), max(8, round(w * scale))
-                ys = F.interpolate(y, size=(hs, ws), mode="bilinear", antialias=True)
-            p = max(3, int(round(patch * scale)))
-            p += 1 - p % 2
-            k, lg, ld = _scale_step(
-                ys, k, lg, ld, p, n_iter, reg, n_cg, threshold, min_component, lam_min
-            )
-            k = _center(k)
-        k = k.clamp_min(0)
-        kmax = k.flatten(1).amax(1)[:, None, None, None]
-        k = _normalise(torch.where(k < final_threshold * kmax, torch.zeros_like(k), k))
+        settings = (lam_grad, lam_dark, patch, n_iter, reg, n_cg, threshold, min_component)
+        kernels = [_pyramid(y, ks, c, settings, lam_min, final_threshold) for c in depths]
+        k = kernels[0] if len(kernels) == 1 else _sparsest(y, kernels)
         if crop:
             k = _crop_support(k)
     return k
+
+
+def _n_scales(ks: int, coarsest: int) -> int:
+    """Scales with kernel sides ``ceil(ks * r^s)`` down to about ``coarsest`` px."""
+    return max(int(math.floor(math.log(coarsest / ks) / math.log(_RATIO))), 0) + 1
+
+
+def _pyramid(y, ks, coarsest, settings, lam_min, final_threshold):
+    """One coarse-to-fine estimate from a ``coarsest``-pixel kernel to the ``ks`` box."""
+    lam_grad, lam_dark, patch, n_iter, reg, n_cg, threshold, min_component = settings
+    b, _, h, w = y.shape
+    n_scales = _n_scales(ks, coarsest)
+    sizes = []
+    for s in range(n_scales):
+        v = int(math.ceil(ks * _RATIO**s))
+        sizes.append(v + 1 - v % 2)
+    k = None
+    lg, ld = lam_grad, lam_dark
+    for s in range(n_scales - 1, -1, -1):
+        size = sizes[s]
+        if k is None:
+            k = torch.zeros(b, 1, size, size, device=y.device, dtype=y.dtype)
+            c = size // 2
+            k[..., c, c - 1 : c + 1] = 0.5
+        else:
+            k = _resize_kernel(k, 1.0 / _RATIO, size)
+        k = _center(_project(k, 0.0, 0.0))
+        scale = _RATIO**s
+        if s == 0:
+            ys = y
+        else:
+            hs, ws = max(8, round(h * scale)), max(8, round(w * scale))
+            ys = F.interpolate(y, size=(hs, ws), mode="bilinear", antialias=True)
+        p = max(3, int(round(patch * scale)))
+        p += 1 - p % 2
+        k, lg, ld = _scale_step(
+            ys, k, lg, ld, p, n_iter, reg, n_cg, threshold, min_component, lam_min
+        )
+        k = _center(k)
+    k = k.clamp_min(0)
+    kmax = k.flatten(1).amax(1)[:, None, None, None]
+    return _normalise(torch.where(k < final_threshold * kmax, torch.zeros_like(k), k))
+
+
+def normalized_sparsity(images: torch.Tensor) -> torch.Tensor:
+    """``||grad x||_1 / ||grad x||_2`` per image (Krishnan, Tay & Fergus, "Blind
+    deconvolution using a normalized sparsity measure", CVPR 2011), forward differences
+    over the image's own region: lower for a sharper image, higher for a blurred one
+    and for the ringing and ghost edges a wrong kernel leaves after deconvolution."""
+    gx = images[..., :, 1:] - images[..., :, :-1]
+    gy = images[..., 1:, :] - images[..., :-1, :]
+    g = torch.cat([gx.flatten(1), gy.flatten(1)], 1)
+    return g.abs().sum(1) / g.norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
+
+
+def _sparsest(y: torch.Tensor, kernels: list[torch.Tensor]) -> torch.Tensor:
+    """Per image, the kernel whose TV deconvolution of ``y`` is sparsest (lowest
+    :func:`normalized_sparsity`); ties keep the earlier kernel."""
+    scores = torch.stack([normalized_sparsity(tv_deconv(y, k)) for k in kernels])  # (S, B)
+    best = scores.argmin(0)
+    stacked = torch.stack(kernels)  # (S, B, 1, k, k)
+    return stacked[best, torch.arange(y.shape[0], device=y.device)]
 
 
 def _masks_and_gradients(y, pad):
