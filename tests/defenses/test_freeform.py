@@ -177,3 +177,27 @@ def test_levin_real_shake_error_ratio(shared_data):
     est = estimate_freeform_kernel(y)  # measured 2.0 (the box chosen: 31 px)
     ratio = float(error_ratio(tv_deconv(y, est), tv_deconv(y, k), x))
     assert ratio < 3.0, ratio
+
+
+def test_cli_depths_reach_the_estimate(tmp_path):
+    from typer.testing import CliRunner
+
+    from blurkit.cli import app
+    from blurkit.io import read_image, write_image
+
+    p = tmp_path / "a.png"
+    y = blur(_camera(64), camera_shake_kernel(1, 8.0, seed=1))
+    write_image(p, y[0])
+    runner = CliRunner()
+    base = ["deblur", str(p), "-m", "blind", "--kernel-size", "9"]
+    r = runner.invoke(app, [*base, "--depths", "3,9", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    want = blind_deblur(read_image(p)[None], kernel_size=9, estimator={"coarsest": (3, 9)})
+    got = read_image(tmp_path / "o" / "a.png")[None]
+    assert float((got - want).abs().max()) <= 1 / 255 + 1e-6  # the 8-bit file rounds
+    for bad, why in (("2,9", "--depths"), ("5.5", "--depths"), ("", "--depths")):
+        r = runner.invoke(app, [*base, "--depths", bad, "--out", str(tmp_path / "o2")])
+        assert r.exit_code == 2 and why in r.output, (bad, r.output)
+    r = runner.invoke(app, ["deblur", str(p), "-m", "wiener", "-k", "gaussian(sigma=1)",
+                            "--depths", "5,9", "--out", str(tmp_path / "o3")])  # fmt: skip
+    assert r.exit_code == 2 and "--depths" in r.output

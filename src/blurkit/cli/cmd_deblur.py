@@ -8,7 +8,7 @@ import typer
 
 from ..kernels.family import blur_families
 from ._app import app, fail, report_files, run_on_files
-from ._options import finite_float, positive_int
+from ._options import finite_float, float_list, positive_int
 
 
 @app.command("deblur")
@@ -43,6 +43,12 @@ def deblur_command(
         help="--method blind --family free: odd side of the kernel box (default: from the "
         "image size, about an eighth of the shorter side).",
     ),
+    depths: str = typer.Option(
+        None,
+        "--depths",
+        help="--method blind --family free: coarsest kernel sides of the pyramids to try, "
+        "e.g. '5,7,9' (the sparsest result kept per image; default 9).",
+    ),
     balance: float = typer.Option(
         None, help="Wiener regularisation (default 5e-3).", callback=finite_float(0.0)
     ),
@@ -66,8 +72,16 @@ def deblur_command(
             if family != "free":
                 fail("--kernel-size: applies to --family free only")
             params["kernel_size"] = kernel_size
-    elif kernel_size is not None:
-        fail("--kernel-size: applies to --method blind only")
+        if depths is not None:
+            if family != "free":
+                fail("--depths: applies to --family free only")
+            sides = float_list(depths, "--depths", low=3, high=1025)
+            if not sides or any(v != int(v) for v in sides):
+                fail(f"--depths: expected comma-separated integers of at least 3, got {depths!r}")
+            params["estimator"] = {"coarsest": tuple(int(v) for v in sides)}
+    elif kernel_size is not None or depths is not None:
+        fail(f"--{'kernel-size' if kernel_size is not None else 'depths'}: applies to "
+             "--method blind only")
     if method == "learned" and weights is not None:
         params["path"] = weights
     target = method
