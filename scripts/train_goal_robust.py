@@ -143,6 +143,11 @@ def main() -> None:
             "recipe": "scripts/train_goal_robust.py (fine-tuned from the bundled baseline)",
             "test_clean_error": f"{rob['clean_error']:.4f}",
             "test_mean_blur_error": f"{rob['mean_blur_error']:.4f}",
+            "baseline_test_clean_error": f"{base['clean_error']:.4f}",
+            "baseline_test_mean_blur_error": f"{base['mean_blur_error']:.4f}",
+            "test_per_family_error": json.dumps(
+                {c: round(v, 4) for c, v in rob["per_family"].items()}
+            ),
             "date": f"{datetime.date.today()}",
         }
         dst = ROOT / "src/blurkit/assets/cifar10_airnet-robust.safetensors"
