@@ -1,27 +1,34 @@
 """The recipe of the bundled ``cifar10_airnet-robust``: train, measure, ship.
 
-    python scripts/train_goal_robust.py                  # ~1 h train + ~20 min eval on 2 CPU cores
-    python scripts/train_goal_robust.py --limit 2048 --epochs 1 --eval-limit 500 --no-ship  # smoke
+    python scripts/train_goal_robust.py     # ~75 min train + ~15 min eval on 2 CPU cores
+    python scripts/train_goal_robust.py --limit 2048 --stages 1:0.05,1:0.02 --eval-limit 500 --no-ship
 
 Goal (issue "Robust training that works"): at most half the bundled baseline's mean blur
 error on the full CIFAR-10 test set (``cifar-10-c-blur`` suite: defocus, glass, motion,
 zoom; severities 1-5), at a cost of at most 1 point of clean accuracy.
 
-Recipe: fine-tune the bundled baseline on all 50,000 training images for 8 epochs
-(batch 256, one-cycle learning rate, peak 0.05, 10 % warm-up) with ``RandomBlur``
-augmentation over the four ``cifar-10-c-blur`` families at severities drawn uniformly in
-[1, 5] (their own random draws: glass's pixel shuffles, motion's angle) plus Gaussian
-blur of sigma 0.3-2 px, under the fine-tuning schedule: half of every batch blurred,
-half clean. These four families are therefore *seen* families for this model: its
-numbers on them measure how well it learned them, not transfer (the study's held-out
-columns, e.g. the natural families, measure that).
+Recipe: fine-tune the bundled baseline on all 50,000 training images in two stages,
+8 epochs at a peak learning rate of 0.05, then 4 more from that model at 0.02 (each
+stage batch 256, one-cycle learning rate, 10 % warm-up, its own seed), with
+``RandomBlur`` augmentation over the four ``cifar-10-c-blur`` families at severities
+drawn uniformly in [1, 5] (their own random draws: glass's pixel shuffles, motion's
+angle) plus Gaussian blur of sigma 0.3-2 px, under the fine-tuning schedule: half of
+every batch blurred, half clean. These four families are therefore *seen* families for
+this model: its numbers on them measure how well it learned them, not transfer (the
+study's held-out columns, e.g. the natural families, measure that). The first stage
+alone reached a blur-error ratio of 0.509 (14.88 % against the baseline's 29.24 %) and
+a clean error of 10.82 % (baseline 11.50 %), just short of the goal; the second stage is
+why the recipe has two.
 
 Steps, each resumable (rerun the same command after a kill):
 
-1. ``blurkit train`` into ``--out/train`` (checkpoint after every epoch);
-2. the fp16 candidate ``--out/cifar10_airnet-robust.safetensors`` (what users load);
-3. ``blurkit evaluate`` of the baseline and the candidate on the test set into
-   ``--out/eval`` (chunk-level resume), the goal checked on its ``cells.csv``;
+1. ``blurkit train`` per stage into ``--out/train``, ``--out/train2``, ... (checkpoint
+   after every epoch);
+2. the fp16 candidate ``cifar10_airnet-robust.safetensors`` (what users load) in a
+   folder named after the stages, ``--out/stages-8x0.05_4x0.02``;
+3. ``blurkit evaluate`` of the baseline and the candidate on the test set into that
+   folder's ``eval`` (chunk-level resume), the goal checked on its ``cells.csv`` and
+   written to its ``goal.json``;
 4. with ``--ship`` (default) and the goal met, the candidate copied to
    ``src/blurkit/assets`` with the measured numbers in its metadata.
 
@@ -85,8 +92,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cifar10")
     ap.add_argument("--cache", type=Path, default=ROOT / "cache")
     ap.add_argument("--out", type=Path, default=ROOT / "cache" / "runs" / "robust_goal")
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument(
+        "--stages",
+        default="8:0.05,4:0.02",
+        help="fine-tuning stages EPOCHS:PEAK_LR, each from the previous stage's model",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="train on N images (smoke runs)")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on N test images")
@@ -94,26 +104,34 @@ def main() -> None:
     ap.add_argument("--ship", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
 
-    train = args.out / "train"
-    # 1. train (resumes from train/checkpoint.pt)
-    t = ["train", "--data", str(args.data / "cifar10-train.tar.gz"), "--cache", str(args.cache)]
-    t += ["--out", str(train), "--method", "augment", "--finetune", "cifar10_airnet-baseline"]
-    t += ["--families", FAMILIES, "--epochs", str(args.epochs), "--lr", str(args.lr)]
-    t += ["--seed", str(args.seed), "--threads", str(args.threads), "-q"]
-    if args.limit:
-        t += ["--limit", str(args.limit)]
-    blurkit(*t)
+    stages = [(int(e), float(lr)) for e, lr in (x.split(":") for x in args.stages.split(","))]
+    # 1. train, stage by stage (each resumes from its own checkpoint.pt)
+    start, train = "cifar10_airnet-baseline", None
+    for i, (epochs, lr) in enumerate(stages):
+        train = args.out / ("train" if i == 0 else f"train{i + 1}")
+        t = ["train", "--data", str(args.data / "cifar10-train.tar.gz")]
+        t += ["--cache", str(args.cache), "--out", str(train), "--method", "augment"]
+        t += ["--finetune", start, "--families", FAMILIES, "--epochs", str(epochs)]
+        t += ["--lr", str(lr), "--seed", str(args.seed + i), "--threads", str(args.threads)]
+        t += ["-q"]
+        if args.limit:
+            t += ["--limit", str(args.limit)]
+        blurkit(*t)
+        start = str(train / "model.pt")
 
     # 2. the fp16 candidate, as users will load it
     from blurkit.models import load_model, save_model
 
-    cand = args.out / "cifar10_airnet-robust.safetensors"
-    fp32 = args.out / "model-fp32.safetensors"
+    # one folder per recipe, so a changed recipe never resumes another's records
+    final = args.out / ("stages-" + args.stages.replace(":", "x").replace(",", "_"))
+    final.mkdir(parents=True, exist_ok=True)
+    cand = final / "cifar10_airnet-robust.safetensors"
+    fp32 = final / "model-fp32.safetensors"
     save_model(load_model(str(train / "model.pt")), fp32)
     to_fp16(fp32, cand, {"training": "robust", "recipe": "scripts/train_goal_robust.py"})
 
     # 3. evaluate baseline and candidate on the same corrupted images (same seed)
-    ev = args.out / "eval"
+    ev = final / "eval"
     e = ["evaluate", "-m", "cifar10_airnet-baseline", "-m", str(cand)]
     e += ["--data", str(args.data / "cifar10-test.tar.gz"), "--out", str(ev)]
     e += ["--no-critical", "--flip-frames", "0", "--examples", "0", "-q", "--format", "csv"]
@@ -133,7 +151,8 @@ def main() -> None:
         "goal_met": goal,
         "test_images": args.eval_limit or 10000,
     }
-    (args.out / "goal.json").write_text(json.dumps(report, indent=2))
+    report["stages"] = args.stages
+    (final / "goal.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
     # 4. ship
@@ -155,7 +174,7 @@ def main() -> None:
         print(f"shipped {dst} ({dst.stat().st_size / 1e6:.2f} MB)")
     elif args.ship and not goal:
         print("goal not met: nothing shipped")
-        shutil.copy(args.out / "goal.json", args.out / "goal-not-met.json")
+        shutil.copy(final / "goal.json", final / "goal-not-met.json")
 
 
 if __name__ == "__main__":
