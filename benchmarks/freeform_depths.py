@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -26,21 +25,9 @@ from blurkit.defenses.deblur import estimate_freeform_kernel, tv_deconv  # noqa:
 from blurkit.defenses.deblur.freeform import normalized_sparsity  # noqa: E402
 from blurkit.kernels import camera_shake_kernel  # noqa: E402
 from blurkit.measure import compare_up_to_shift  # noqa: E402
+from blurkit.measure.fit import kernel_error  # noqa: E402
 
 DEPTHS = (5, 7, 9)
-
-
-def kernel_error(est: torch.Tensor, true: torch.Tensor, box: int = 41) -> float:
-    def place(k):
-        p = (box - k.shape[-1]) // 2
-        return F.pad(k, (p, box - k.shape[-1] - p, p, box - k.shape[-1] - p))
-
-    a, b = place(est.double()), place(true.double())
-    return min(
-        float((torch.roll(a, (dy, dx), (-2, -1)) - b).norm() / b.norm())
-        for dy in range(-4, 5)
-        for dx in range(-4, 5)
-    )
 
 
 def main() -> None:
@@ -66,7 +53,7 @@ def main() -> None:
                 ns = float(normalized_sparsity(z))
                 scores[c] = (ns, p)
                 totals[c] += p
-                cells.append(f"{kernel_error(e[0, 0], k[0, 0]):.2f} / {p:.2f} / {ns:.2f}")
+                cells.append(f"{kernel_error(e[0, 0], k[0, 0], box=41):.2f} / {p:.2f} / {ns:.2f}")
             pick = min(DEPTHS, key=lambda c: scores[c][0])
             best = max(DEPTHS, key=lambda c: scores[c][1])
             picked_total += scores[pick][1]

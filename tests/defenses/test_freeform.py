@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from blurkit import blur
 from blurkit._checks import DTypeError, ParameterError, ShapeError
@@ -19,27 +18,13 @@ from blurkit.defenses.deblur import (
 from blurkit.defenses.deblur import freeform as ff
 from blurkit.kernels import camera_shake_kernel
 from blurkit.measure import compare_up_to_shift, error_ratio
+from blurkit.measure.fit import kernel_error
 
 
 def _camera(size: int = 128) -> torch.Tensor:
     from skimage.data import camera
 
     return torch.from_numpy(camera()[60 : 60 + size, 150 : 150 + size]).float()[None, None] / 255
-
-
-def kernel_error(est: torch.Tensor, true: torch.Tensor, box: int = 31) -> float:
-    """Relative L2 distance of two kernels at their best integer alignment."""
-
-    def place(k):
-        p = (box - k.shape[-1]) // 2
-        return F.pad(k, (p, box - k.shape[-1] - p, p, box - k.shape[-1] - p))
-
-    a, b = place(est.double()), place(true.double())
-    return min(
-        float((torch.roll(a, (dy, dx), (-2, -1)) - b).norm() / b.norm())
-        for dy in range(-4, 5)
-        for dx in range(-4, 5)
-    )
 
 
 @pytest.mark.parametrize("seed", [1, 3])

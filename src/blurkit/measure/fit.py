@@ -333,6 +333,24 @@ def fit_psf(
     return sorted(results, key=lambda r: r.bic)
 
 
+def kernel_error(estimate: torch.Tensor, true: torch.Tensor, box: int = 31, shift: int = 4) -> float:
+    """Relative L2 distance ``||e - t|| / ||t||`` of two 2-D kernels centred in a ``box``
+    at their best integer alignment (up to ``shift`` px): how far a blind estimate is from
+    the true kernel, regardless of the centring convention. Not part of ``__all__``: a
+    measurement helper of the tests and benchmarks of the blind estimators."""
+
+    def place(k: torch.Tensor) -> torch.Tensor:
+        p = (box - k.shape[-1]) // 2
+        return F.pad(k, (p, box - k.shape[-1] - p, p, box - k.shape[-1] - p))
+
+    a, b = place(estimate.double()), place(true.double())
+    return min(
+        float((torch.roll(a, (dy, dx), (-2, -1)) - b).norm() / b.norm())
+        for dy in range(-shift, shift + 1)
+        for dx in range(-shift, shift + 1)
+    )
+
+
 def kernel_psnr(
     sharp: torch.Tensor,
     blurred: torch.Tensor,
