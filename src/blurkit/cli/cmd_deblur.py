@@ -80,8 +80,10 @@ def deblur_command(
                 fail(f"--depths: expected comma-separated integers of at least 3, got {depths!r}")
             params["estimator"] = {"coarsest": tuple(int(v) for v in sides)}
     elif kernel_size is not None or depths is not None:
-        fail(f"--{'kernel-size' if kernel_size is not None else 'depths'}: applies to "
-             "--method blind only")
+        fail(
+            f"--{'kernel-size' if kernel_size is not None else 'depths'}: applies to "
+            "--method blind only"
+        )
     if method == "learned" and weights is not None:
         params["path"] = weights
     target = method

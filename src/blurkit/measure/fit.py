@@ -333,7 +333,9 @@ def fit_psf(
     return sorted(results, key=lambda r: r.bic)
 
 
-def kernel_error(estimate: torch.Tensor, true: torch.Tensor, box: int = 31, shift: int = 4) -> float:
+def kernel_error(
+    estimate: torch.Tensor, true: torch.Tensor, box: int = 31, shift: int = 4
+) -> float:
     """Relative L2 distance ``||e - t|| / ||t||`` of two 2-D kernels centred in a ``box``
     at their best integer alignment (up to ``shift`` px): how far a blind estimate is from
     the true kernel, regardless of the centring convention. Not part of ``__all__``: a
