@@ -2,6 +2,7 @@
 
     python scripts/train_robust_cifar.py                     # the study (hours on 2 CPU cores)
     python scripts/train_robust_cifar.py --limit 512 --eval-limit 200 --out /tmp/s  # smoke
+    python scripts/train_robust_cifar.py --seeds 0,1,2 --out cache/robust_study_seeds  # mean +- sd
 
 Every method (baseline, augment, adversarial, consistency) is fine-tuned from the
 bundled baseline (``src/blurkit/assets/cifar10_airnet-baseline.safetensors``, written
@@ -73,6 +74,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=0.03)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seeds",
+        default="",
+        help="repeat the study per seed, e.g. 0,1,2 (out/seed-<k>/; mean +- sd and paired "
+        "differences to the baseline in out/study.md); replaces --seed",
+    )
     ap.add_argument("--limit", type=int, default=0, help="fine-tune on N training images")
     ap.add_argument("--eval-limit", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
@@ -93,6 +100,8 @@ def main() -> None:
         "cifar10_airnet-<method>.safetensors, e.g. 'augment,adversarial'",
     )
     args = ap.parse_args()
+    if args.ship and args.seeds:
+        raise SystemExit("--ship takes a single-seed study (--seed), not --seeds")
 
     def data_file(split: str) -> Path:
         cached = args.cache / f"cifar10-{split}-uint8.npz"
@@ -122,6 +131,7 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        seeds=[int(v) for v in args.seeds.split(",") if v.strip()] or None,
         limit=args.limit or None,
         eval_limit=args.eval_limit or None,
         train_families=fams,
@@ -147,10 +157,9 @@ def main() -> None:
         cache=args.cache,
         log=log,
     )
-    log(json.dumps({m: {k: r.get(k) for k in ("clean_error", "mean_blur_error",
-                                              "attack_success_rate", "heldout_mean_error",
-                                              "train_seconds")}
-                    for m, r in study["methods"].items()}))  # fmt: skip
+    keys = ("clean_error", "mean_blur_error", "attack_success_rate", "heldout_mean_error",
+            "train_seconds")  # fmt: skip
+    log(json.dumps({m: {k: r.get(k) for k in keys} for m, r in study["methods"].items()}))
     print((args.out / "study.md").read_text())
     for m in [m for m in args.ship.split(",") if m]:
         ship(args.out / "train" / m / "model.safetensors", m, study["methods"][m], log)

@@ -27,6 +27,7 @@ __all__ = [
     "SEED_MODULUS",
     "check_seed",
     "check_seeds",
+    "check_seed_list",
     "make_generator",
     "make_generators",
     "check_generators",
@@ -50,6 +51,22 @@ def check_seed(seed: object, name: str = "seed") -> int:
     if v < 0:
         raise ParameterError(f"{name}: expected a non-negative integer, got {v}")
     return v % SEED_MODULUS
+
+
+def check_seed_list(seeds, name: str = "seeds") -> list[int]:
+    """A non-empty list of distinct seeds, each by the seed rule (e.g. a study's seeds).
+
+    >>> check_seed_list((0, 1, 2))
+    [0, 1, 2]
+    """
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise ParameterError(f"{name}: expected a sequence of seeds, got {type(seeds).__name__}")
+    out = [check_seed(s, f"{name}[{i}]") for i, s in enumerate(seeds)]
+    if not out:
+        raise ParameterError(f"{name}: expected at least one seed, got none")
+    if len(set(out)) != len(out):
+        raise ParameterError(f"{name}: expected distinct seeds, got {out}")
+    return out
 
 
 def fresh_seed(generator: torch.Generator | None = None) -> int:

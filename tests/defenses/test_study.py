@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -76,3 +77,57 @@ def test_study_tiny_config_writes_the_comparison(tmp_path):
         json.loads((out / "study.json").read_text())["methods"]["baseline"]["clean_error"]
         == (study["methods"]["baseline"]["clean_error"])
     )
+
+
+def test_study_over_seeds_reports_mean_sd_and_resolved_differences(tmp_path):
+    data = _tree(tmp_path / "data", n=12)
+    out = tmp_path / "seeds"
+    args = [
+        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
+        "--methods", "baseline,augment", "--model", "airnet-tiny", "--batch-size", "8",
+        "--threads", "1", "--train-families", "gaussian", "--corruptions", "gaussian_blur",
+        "--severities", "2", "--critical", "", "--attack-images", "0", "--latent-images", "0",
+        "--no-eval-report", "--seeds", "0,1,2", "-q",
+    ]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    agg = json.loads((out / "study.json").read_text())
+    assert agg["seeds"] == [0, 1, 2] and list(agg["methods"]) == ["baseline", "augment"]
+    per_seed = [json.loads((out / f"seed-{s}" / "study.json").read_text()) for s in (0, 1, 2)]
+    assert [p["config"]["seed"] for p in per_seed] == [0, 1, 2]
+    for m in ("baseline", "augment"):
+        vals = [p["methods"][m]["mean_blur_error"] for p in per_seed]
+        st = agg["methods"][m]["mean_blur_error"]
+        assert st["values"] == vals and abs(st["mean"] - np.mean(vals)) < 1e-12
+        assert abs(st["sd"] - np.std(vals, ddof=1)) < 1e-12
+    # the paired difference and its 95 % interval (Student's t, 2 degrees of freedom)
+    d = agg["differences"]["augment"]["mean_blur_error"]
+    diffs = [p["methods"]["augment"]["mean_blur_error"] - p["methods"]["baseline"]["mean_blur_error"]
+             for p in per_seed]  # fmt: skip
+    half = 4.303 * np.std(diffs, ddof=1) / np.sqrt(3)
+    assert abs(d["mean"] - np.mean(diffs)) < 1e-12
+    assert abs(d["ci95"][0] - (np.mean(diffs) - half)) < 1e-9
+    assert d["resolved"] == bool(abs(np.mean(diffs)) > half)
+    # the budget is stated: images x passes, the same for both methods
+    assert agg["methods"]["augment"]["train_image_passes"]["values"] == [24, 24, 24]
+    md = (out / "study.md").read_text()
+    assert "±" in md and "Difference to the baseline" in md
+    # a rerun resumes every seed's study (same numbers, nothing retrained)
+    r2 = CliRunner().invoke(app, args)
+    assert r2.exit_code == 0, r2.output
+    assert json.loads((out / "study.json").read_text())["methods"] == agg["methods"]
+
+
+def test_study_seeds_are_checked():
+    r = CliRunner().invoke(app, ["study", "--data", "x", "--out", "y", "--seeds", "0,0"])
+    assert r.exit_code == 2 and "--seeds" in r.output and "distinct" in r.output
+    r = CliRunner().invoke(app, ["study", "--data", "x", "--out", "y", "--seeds", "1,a"])
+    assert r.exit_code == 2 and "--seeds" in r.output
+
+
+def test_t_quantiles_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    from blurkit.defenses.study_seeds import t_quantile_975
+
+    for df in (*range(1, 31), 31, 40, 60, 120, 1000):
+        assert abs(t_quantile_975(df) - stats.t.ppf(0.975, df)) < 3e-3, df

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from .._checks import BlurkitError
+from .._checks import BlurkitError, ParameterError
+from .._seeds import check_seed_list
 from ..kernels.family import blur_families
 from ._app import app, console, fail, hold_out_lock
 from ._options import finite_float, float_list, nonneg_int, positive_int
@@ -18,6 +19,16 @@ from ._options import finite_float, float_list, nonneg_int, positive_int
 def _floats(text: str, name: str) -> list[float]:
     """Comma-separated severities, each finite and in [1, 5] (a typed error otherwise)."""
     return float_list(text, name, low=1.0, high=5.0)
+
+
+def _seeds(text: str) -> list[int]:
+    """Comma-separated distinct non-negative integer seeds (a typed error otherwise)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ParameterError(
+            f"--seeds: expected comma-separated non-negative integers, got {text!r}"
+        )
+    return check_seed_list([int(p) for p in parts], "--seeds")
 
 
 @app.command("study")
@@ -36,6 +47,11 @@ def study_command(
         None, help="Peak learning rate.", callback=finite_float(0.0, low_inclusive=False)
     ),
     seed: int = typer.Option(0, help="Seed shared by every run.", callback=nonneg_int()),
+    seeds: str = typer.Option(
+        None,
+        help="Repeat the study per seed, e.g. 0,1,2 (out/seed-<k>/), and report mean ± sd "
+        "and the paired differences to the baseline with 95% intervals; replaces --seed.",
+    ),
     limit: int = typer.Option(
         None, help="Train on N images of a fixed random subset.", callback=positive_int()
     ),
@@ -82,6 +98,7 @@ def study_command(
 ) -> None:
     """Train baseline/augment/adversarial/consistency from one start and compare them."""
     sevs = _floats(severities, "--severities")
+    seed_list = _seeds(seeds) if seeds is not None else None
     fams = [f.strip() for f in train_families.split(",") if f.strip()] if train_families else None
     hold_out_lock(out, "study")
     from ..defenses.study import run_study
@@ -98,6 +115,7 @@ def study_command(
             batch_size=batch_size,
             lr=lr,
             seed=seed,
+            seeds=seed_list,
             limit=limit,
             eval_limit=eval_limit,
             train_families=fams,
@@ -118,5 +136,8 @@ def study_command(
     except BlurkitError as e:
         fail(str(e))
     console.print((Path(out) / "study.md").read_text(), highlight=False)
-    console.print(f"wrote {Path(out) / 'study.html'}", highlight=False)
+    if seed_list is None:
+        console.print(f"wrote {Path(out) / 'study.html'}", highlight=False)
+    else:
+        console.print(f"wrote {Path(out) / 'study.md'} (per seed: seed-<k>/)", highlight=False)
     del study

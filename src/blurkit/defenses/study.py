@@ -18,15 +18,16 @@ writes one comparison:
 
 Outputs in ``out``: ``train/<method>/`` (training runs, resumable), ``eval/`` (the
 evaluation results directory and its ``report.html``), ``study.json``,
-``study.csv`` (one row per method), ``study.md`` and ``study.html``. Rerunning the
-same call resumes: finished trainings and evaluation cells are reused.
+``study.csv`` (one row per method), ``study.md`` and ``study.html`` (rendered by
+:mod:`~blurkit.defenses.study_tables`). Rerunning the same call resumes: finished
+trainings and evaluation cells are reused. With ``seeds=(0, 1, 2)`` the whole study runs
+once per seed in ``out/seed-<k>/`` and ``out/study.*`` holds the aggregate: mean +- sd per
+method and the paired differences to the baseline, each marked resolved or not
+(:mod:`~blurkit.defenses.study_seeds`).
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import json
 import math
 import os
@@ -38,6 +39,7 @@ import torch
 
 from .._checks import ParameterError
 from .._json import dumps
+from .._seeds import check_seed_list
 from ..kernels.family import BLUR_FAMILIES, blur_families
 from ..report import render_report
 from ..robustness.attack import blur_attack
@@ -45,6 +47,8 @@ from ..robustness.evaluate import evaluate, resolve_corruptions
 from ..robustness.store import atomic_write
 from ..robustness.structure import latent_structure
 from .methods import METHODS, load_trained, load_training_arrays, train_model
+from .study_seeds import aggregate_studies, write_seed_tables
+from .study_tables import write_tables
 
 __all__ = ["run_study", "ArrayDataset"]
 
@@ -73,14 +77,6 @@ def _seen(corruption: str, families: Sequence[str] | None) -> bool | None:
     return corruption in names
 
 
-def _fmt(v, pct=False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf"
-    return f"{100 * v:.1f}" if pct else (f"{v:.3g}" if isinstance(v, float) else str(v))
-
-
 def run_study(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -93,6 +89,7 @@ def run_study(
     batch_size: int = 256,
     lr: float | None = None,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     limit: int | None = None,
     eval_limit: int | None = None,
     train_families: Sequence[str] | Mapping | None = None,
@@ -120,6 +117,10 @@ def run_study(
         methods: the methods to compare.
         model, finetune, epochs, batch_size, lr, seed, limit: the shared training budget
             and start (see :func:`~blurkit.defenses.methods.train_model`).
+        seeds: repeat the whole study once per seed, in ``out/seed-<k>/`` (each resumable),
+            and write the aggregate (mean +- sd, paired differences to the baseline with
+            95 % intervals; :mod:`~blurkit.defenses.study_seeds`) as ``out/study.*``;
+            ``seed`` is then unused.
         eval_limit: evaluate on N images (a fixed random subset drawn with ``seed``).
         train_families: blur families the augment / consistency methods train with
             (names or ``{name: range}``); the transfer split uses them.
@@ -138,8 +139,23 @@ def run_study(
             the slowest part of a small study: a figure per family).
 
     Returns:
-        The comparison (also ``study.json``): ``{"methods": {name: row}, "config": ...}``.
+        The comparison (also ``study.json``): ``{"methods": {name: row}, "config": ...}``;
+        with ``seeds``, the aggregate of :func:`~blurkit.defenses.study_seeds.aggregate_studies`.
     """
+    if seeds is not None:
+        # every other argument, unchanged, for each seed's study (locals() here is exactly
+        # the parameters: nothing has been assigned yet)
+        params = dict(locals())
+        shared = {k: v for k, v in params.items() if k not in ("data", "out", "seed", "seeds")}
+        seed_list = check_seed_list(seeds)
+        studies = []
+        for i, s in enumerate(seed_list):
+            log(f"seed {s} ({i + 1}/{len(seed_list)})")
+            studies.append(run_study(data, Path(out) / f"seed-{s}", seed=s, **shared))
+        agg = aggregate_studies(studies, seed_list)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_seed_tables(out, agg)
+        return agg
 
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
@@ -223,6 +239,10 @@ def run_study(
             "train_seconds": trained[m].get("seconds"),
             "train_epochs": trained[m].get("epochs"),
             "train_images": trained[m].get("images"),
+            # the budget in images x passes over the data (images per epoch x epochs)
+            "train_image_passes": None
+            if trained[m].get("images") is None
+            else trained[m]["images"] * trained[m].get("epochs", 1),
         }
         for c, pc in s["corruptions"].items():
             row["errors"][c] = {
@@ -284,7 +304,7 @@ def run_study(
         out / "study.json",
         dumps(study, indent=1),
     )
-    _write_tables(out, study, corrs)
+    write_tables(out, study, corrs)
     return study
 
 
@@ -312,100 +332,3 @@ def _latent_columns(models, ds, out, corrs, severities, seed, n_images) -> dict:
             cols[m]["blur_cosine"] = e.get("mean_cosine")
             cols[m]["blur_knn_accuracy"] = e.get("mean_knn_accuracy")
     return cols
-
-
-def _columns(study: dict, corrs) -> list[tuple[str, str, bool]]:
-    cols = [
-        ("method", "method", False),
-        ("clean_error", "clean err %", True),
-        ("mean_blur_error", "mean blur err %", True),
-    ]
-    cols += [(f"error_{c}", f"{c} err %", True) for c in corrs]
-    crit = sorted({f for r in study["methods"].values() for f in r["critical_median"]})
-    cols += [(f"critical:{f}", f"critical {f} median", False) for f in crit]
-    if any("attack_success_rate" in r for r in study["methods"].values()):
-        b = study["config"]["attack"]["ssim_budget"]
-        cols.append(("attack_success_rate", f"attack success % (SSIM>={b})", True))
-    if study["config"]["train_families"] is not None:
-        cols += [("seen_mean_error", "seen fam. err %", True),
-                 ("heldout_mean_error", "held-out fam. err %", True)]  # fmt: skip
-    if any("clean_knn_accuracy" in r for r in study["methods"].values()):
-        cols += [("clean_knn_accuracy", "clean kNN %", True),
-                 ("separation", "separation", False),
-                 ("cka_to_baseline", "CKA to baseline", False),
-                 ("blur_cosine", "cosine under blur", False),
-                 ("blur_knn_accuracy", "kNN under blur %", True)]  # fmt: skip
-    cols.append(("train_seconds", "train s", False))
-    return cols
-
-
-def _value(row: dict, key: str):
-    if key.startswith("critical:"):
-        return row["critical_median"].get(key.split(":", 1)[1])
-    return row.get(key)
-
-
-def _write_tables(out: Path, study: dict, corrs) -> None:
-
-    cols = _columns(study, corrs)
-    rows = list(study["methods"].values())
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow([k for k, _, _ in cols])
-    for r in rows:
-        w.writerow([_value(r, k) for k, _, _ in cols])
-    atomic_write(out / "study.csv", buf.getvalue())
-
-    cfg = study["config"]
-    start = (
-        f"fine-tuned from {cfg['finetune']}" if cfg["finetune"] else f"{cfg['model']} from scratch"
-    )
-    lines = [
-        "# blurkit study",
-        "",
-        f"Every method: {start}, {cfg['epochs']} epoch(s), batch {cfg['batch_size']}, "
-        f"seed {cfg['seed']}, data {cfg['data']}"
-        + (f" (first {cfg['limit']} images of a fixed shuffle)" if cfg["limit"] else "")
-        + f". Evaluated on {cfg['eval_images']} images of {cfg['eval_data']}, severities "
-        f"{', '.join(f'{v:g}' for v in cfg['severities'])}.",
-        "",
-        "| " + " | ".join(h for _, h, _ in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(_value(r, k), p) for k, _, p in cols) + " |")
-    if cfg["train_families"] is not None:
-        lines += ["", f"Blur-training families: {', '.join(cfg['train_families'])}; "
-                  "held-out families are the evaluated corruptions not among them."]  # fmt: skip
-    lines += [
-        "",
-        f"Per-severity errors, critical blur and examples: {study['eval_dir']}/report.html",
-    ]
-    atomic_write(out / "study.md", "\n".join(lines) + "\n")
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(_value(r, k), p))}</td>" for k, _, p in cols)
-        + "</tr>"
-        for r in rows
-    )  # fmt: skip
-    sev = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{html.escape(c)}</td>"
-        + "".join(f"<td>{_fmt(e, True)}</td>" for e in errs.values())
-        + "</tr>"
-        for m, r in study["methods"].items()
-        for c, errs in r["errors"].items()
-    )  # fmt: skip
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>blurkit study</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}</style></head><body>"
-        f"<h1>blurkit study</h1><p>{html.escape(lines[2])}</p>"
-        f"<h2>Comparison</h2><table id='study'><tr>{head}</tr>{body}</table>"
-        "<h2>Error % per family and severity</h2><table id='severity'><tr><th>method</th>"
-        "<th>corruption</th>"
-        + "".join(f"<th>{html.escape(str(v))}</th>" for v in cfg["severities"])
-        + f"</tr>{sev}</table><p><a href='eval/report.html'>Full evaluation report</a></p>"
-        "</body></html>"
-    )
-    atomic_write(out / "study.html", page)
