@@ -19,7 +19,9 @@ Methods as configured here:
 - adversarial: free-form kernels in a radius-2 disk, 3 inner steps, half of each batch
   attacked, SSIM >= 0.85 constraint;
 - consistency: AugMix's JS term (weight 12) between the clean image and two blurred
-  views of the same mixture.
+  views of the same mixture;
+- baseline+learned (``--frontends``): the control model behind the bundled learned
+  deblurring network (``DeblurFrontEnd``), no extra training.
 
 Evaluation: the CIFAR-10 test set (``--eval-limit`` images), the
 ``cifar-10-c-blur`` suite plus the natural families at severities 1-5, critical
@@ -86,6 +88,11 @@ def main() -> None:
     ap.add_argument("--train-families", default="gaussian,motion,defocus,camera_shake,myopia")
     ap.add_argument("--methods", default="baseline,augment,adversarial,consistency")
     ap.add_argument(
+        "--frontends",
+        default="baseline+learned",
+        help="deblurring front-ends compared too: <method>+<deblurrer> (learned or blind)",
+    )
+    ap.add_argument(
         "--corruptions",
         # astigmatism is left out by default: its per-image PSF (a random axis per image,
         # one pupil FFT each) costs ~0.25 s per CIFAR image, four minutes per cell
@@ -125,6 +132,7 @@ def main() -> None:
         args.out,
         eval_data=data_file("test"),
         methods=[m for m in args.methods.split(",") if m],
+        frontends=[f for f in args.frontends.split(",") if f],
         model=args.model,
         finetune=args.finetune or None,
         epochs=args.epochs,

@@ -131,3 +131,40 @@ def test_t_quantiles_match_scipy():
 
     for df in (*range(1, 31), 31, 40, 60, 120, 1000):
         assert abs(t_quantile_975(df) - stats.t.ppf(0.975, df)) < 3e-3, df
+
+
+def test_study_compares_a_deblurring_front_end(tmp_path):
+    data = _tree(tmp_path / "data", n=8)
+    out = tmp_path / "fe"
+    args = [
+        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
+        "--methods", "baseline", "--frontends", "baseline+learned", "--model", "airnet-tiny",
+        "--batch-size", "8", "--threads", "1", "--corruptions", "gaussian_blur",
+        "--severities", "3", "--critical", "", "--attack-images", "4", "--attack-steps", "2",
+        "--latent-images", "0", "--no-eval-report", "-q",
+    ]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    study = json.loads((out / "study.json").read_text())
+    assert list(study["methods"]) == ["baseline", "baseline+learned"]
+    assert study["config"]["frontends"] == ["baseline+learned"]
+    fe, base = study["methods"]["baseline+learned"], study["methods"]["baseline"]
+    # the same trained model and budget; evaluated through the deblurrer, so it differs
+    assert fe["train_seconds"] == base["train_seconds"]
+    assert 0.0 <= fe["clean_error"] <= 1.0 and set(fe["errors"]) == {"gaussian_blur"}
+    import torch
+
+    from blurkit.defenses.deblur import DeblurFrontEnd, make_deblurrer
+    from blurkit.defenses.methods import load_trained
+
+    m = load_trained(out / "train" / "baseline")
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(DeblurFrontEnd(m, make_deblurrer("learned"))(x), m(x))
+
+
+def test_study_frontends_are_checked(tmp_path):
+    for spec, word in (("augment+learned", "method"), ("baseline+wiener", "deblurrer"),
+                       ("baseline", "<method>+<deblurrer>")):  # fmt: skip
+        r = CliRunner().invoke(app, ["study", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                                     "--methods", "baseline", "--frontends", spec])  # fmt: skip
+        assert r.exit_code == 2 and "frontends" in r.output and word in r.output, r.output

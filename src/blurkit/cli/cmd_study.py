@@ -39,6 +39,11 @@ def study_command(
     methods: str = typer.Option(
         "baseline,augment,adversarial,consistency", help="Comma-separated methods."
     ),
+    frontends: str = typer.Option(
+        "",
+        help="Deblurring front-ends to compare too, '<method>+<deblurrer>' with deblurrer "
+        "learned or blind, e.g. baseline+learned (comma-separated).",
+    ),
     model: str = typer.Option("airnet", "--model", "-m", help="Architecture from scratch."),
     finetune: str = typer.Option(None, help="Common starting weights for every method."),
     epochs: int = typer.Option(1, help="Epochs per method.", callback=positive_int()),
@@ -109,6 +114,7 @@ def study_command(
             out,
             eval_data=eval_data,
             methods=[m.strip() for m in methods.split(",") if m.strip()],
+            frontends=[f.strip() for f in frontends.split(",") if f.strip()],
             model=model,
             finetune=finetune,
             epochs=epochs,

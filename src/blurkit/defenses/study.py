@@ -46,6 +46,7 @@ from ..robustness.attack import blur_attack
 from ..robustness.evaluate import evaluate, resolve_corruptions
 from ..robustness.store import atomic_write
 from ..robustness.structure import latent_structure
+from .deblur import DeblurFrontEnd, make_deblurrer
 from .methods import METHODS, load_trained, load_training_arrays, train_model
 from .study_seeds import aggregate_studies, write_seed_tables
 from .study_tables import write_tables
@@ -83,6 +84,7 @@ def run_study(
     *,
     eval_data: str | os.PathLike = "sample",
     methods: Sequence[str] = METHODS,
+    frontends: Sequence[str] = (),
     model: str = "airnet",
     finetune: str | os.PathLike | None = None,
     epochs: int = 1,
@@ -115,6 +117,12 @@ def run_study(
         out: study directory.
         eval_data: evaluation data (same readers; default the bundled CIFAR-10 sample).
         methods: the methods to compare.
+        frontends: deblurring front-ends to compare as well, each ``"<method>+<deblurrer>"``
+            with a trained method and a blind deblurrer (``learned``: the bundled
+            network; ``blind``: the per-image kernel estimate, slow), e.g.
+            ``"baseline+learned"``: that method's model behind the deblurrer
+            (:class:`~blurkit.defenses.deblur.DeblurFrontEnd`), evaluated on the same
+            images. It adds no training: its budget is the method's.
         model, finetune, epochs, batch_size, lr, seed, limit: the shared training budget
             and start (see :func:`~blurkit.defenses.methods.train_model`).
         seeds: repeat the whole study once per seed, in ``out/seed-<k>/`` (each resumable),
@@ -160,6 +168,7 @@ def run_study(
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ParameterError(f"methods: expected some of {', '.join(METHODS)}, got {list(methods)}")
+    fronts = [_check_frontend(f, methods) for f in frontends]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arrays = load_training_arrays(data, cache)
@@ -185,6 +194,9 @@ def run_study(
         trained[m] = summary
 
     models = {m: load_trained(out / "train" / m, name=m) for m in methods}
+    for name, m, deblurrer in fronts:
+        models[name] = DeblurFrontEnd(models[m], make_deblurrer(deblurrer), name=name)
+        trained[name] = trained[m]
     ev_images, ev_labels, ev_classes = load_training_arrays(eval_data, cache)
     if eval_limit and eval_limit < len(ev_images):
         # a fixed random subset: archives are sorted by class, a prefix would hold one class
@@ -224,7 +236,7 @@ def run_study(
     if n_att:
         xa = torch.stack([ds[i][0] for i in range(n_att)])
         ya = torch.tensor([ds[i][1] for i in range(n_att)])
-    for m in methods:
+    for m in models:
         s = result.summary["models"][m]
         row = {
             "method": m,
@@ -277,6 +289,7 @@ def run_study(
             "data": str(data),
             "eval_data": str(eval_data),
             "model": model,
+            "frontends": [name for name, _, _ in fronts],
             "finetune": str(finetune) if finetune else None,
             "epochs": epochs,
             "batch_size": batch_size,
@@ -306,6 +319,30 @@ def run_study(
     )
     write_tables(out, study, corrs)
     return study
+
+
+#: the deblurrers a study front-end may use: the blind ones (no kernel is known at test time)
+FRONTEND_DEBLURRERS = ("learned", "blind")
+
+
+def _check_frontend(spec, methods: Sequence[str]) -> tuple[str, str, str]:
+    """``"<method>+<deblurrer>"`` -> ``(name, method, deblurrer)``, or a typed error."""
+    if not isinstance(spec, str) or spec.count("+") != 1:
+        raise ParameterError(
+            f"frontends: expected '<method>+<deblurrer>' such as 'baseline+learned', got {spec!r}"
+        )
+    m, d = (p.strip() for p in spec.split("+"))
+    if m not in methods:
+        raise ParameterError(
+            f"frontends: {spec!r} names method {m!r}, expected one of the study's methods "
+            f"{', '.join(methods)}"
+        )
+    if d not in FRONTEND_DEBLURRERS:
+        raise ParameterError(
+            f"frontends: {spec!r} names deblurrer {d!r}, expected one of "
+            f"{', '.join(FRONTEND_DEBLURRERS)} (blind: no kernel is known at test time)"
+        )
+    return f"{m}+{d}", m, d
 
 
 def _latent_columns(models, ds, out, corrs, severities, seed, n_images) -> dict:
