@@ -20,6 +20,8 @@ Methods as configured here:
   attacked, SSIM >= 0.85 constraint;
 - consistency: AugMix's JS term (weight 12) between the clean image and two blurred
   views of the same mixture;
+- adversarial_consistency: the adversarial method plus the JS term (weight 12) between
+  the clean and adversarial predictions;
 - baseline+learned (``--frontends``): the control model behind the bundled learned
   deblurring network (``DeblurFrontEnd``), no extra training.
 
@@ -50,6 +52,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from blurkit.defenses.study import run_study  # noqa: E402
 from blurkit.models.cifar import CIFAR10_CLASSES  # noqa: E402
+
+#: the training adversary of both adversarial methods (free-form kernels in a radius-2 disk)
+ADVERSARY = {"kernel": "freeform", "support_radius": 2, "steps": 3, "fraction": 0.5,
+             "ssim_budget": 0.85}  # fmt: skip
 
 
 def _npz_with_classes(npz: Path) -> Path:
@@ -86,7 +92,9 @@ def main() -> None:
     ap.add_argument("--eval-limit", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-families", default="gaussian,motion,defocus,camera_shake,myopia")
-    ap.add_argument("--methods", default="baseline,augment,adversarial,consistency")
+    ap.add_argument(
+        "--methods", default="baseline,augment,adversarial,consistency,adversarial_consistency"
+    )
     ap.add_argument(
         "--frontends",
         default="baseline+learned",
@@ -151,16 +159,9 @@ def main() -> None:
         method_options={
             "augment": {"schedule": "finetune"},
             "consistency": {"schedule": "finetune"},
-            "adversarial": {
-                "adversary": {
-                    "kernel": "freeform",
-                    "support_radius": 2,
-                    "steps": 3,
-                    "fraction": 0.5,
-                    "ssim_budget": 0.85,
-                }
-            },
-        },  # fmt: skip
+            "adversarial": {"adversary": ADVERSARY},
+            "adversarial_consistency": {"adversary": ADVERSARY},
+        },
         threads=args.threads,
         cache=args.cache,
         log=log,

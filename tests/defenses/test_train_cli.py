@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from blurkit._checks import ParameterError
 from blurkit.cli import app
 from blurkit.defenses.methods import load_trained, train_model
 from blurkit.defenses.training import TrainConfig, train_classifier
@@ -53,6 +54,7 @@ _COMMON = ["--model", "airnet-tiny", "--batch-size", "16", "--threads", "1", "-q
         ("augment", ["--families", "gaussian=0.5:1.5,motion=1:4"]),
         ("adversarial", ["--adv-steps", "1", "--adv-fraction", "0.5"]),
         ("consistency", ["--families", "gaussian,defocus"]),
+        ("adversarial_consistency", ["--adv-steps", "1", "--adv-fraction", "0.5"]),
     ],
 )
 def test_train_each_method_one_epoch(tiny_data, tmp_path, method, extra):
@@ -181,3 +183,13 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     moved = (single - torch.cat([p.detach().flatten() for p in make().parameters()])).abs().max()
     assert moved > 1e-3  # training did something
     torch.testing.assert_close(w[0], single, rtol=1e-4, atol=1e-5)
+
+
+def test_adversarial_consistency_is_the_adversary_plus_the_js_term():
+    from blurkit.defenses.methods import AUGMIX_WEIGHT, make_method
+
+    step = make_method("adversarial_consistency", adversary={"steps": 1})
+    assert step.name == "adversarial_consistency" and step.consistency_weight == AUGMIX_WEIGHT
+    assert make_method("adversarial").consistency_weight == 0.0
+    with pytest.raises(ParameterError, match="consistency_weight"):
+        make_method("adversarial_consistency", consistency_weight=0.0)

@@ -58,7 +58,9 @@ def train_command(
         "cifar10_airnet / cifar10_resnet9 / cifar10_resnet20, or timm:/torchvision:<arch>.",
     ),
     method: str = typer.Option(
-        "baseline", "--method", help="baseline | augment | adversarial | consistency."
+        "baseline",
+        "--method",
+        help="baseline | augment | adversarial | consistency | adversarial_consistency.",
     ),
     finetune: str = typer.Option(
         None,
@@ -129,7 +131,7 @@ def train_command(
         opts["schedule"] = schedule
     if consistency_weight is not None:
         opts["consistency_weight"] = consistency_weight
-    if method == "adversarial":
+    if method in ("adversarial", "adversarial_consistency"):
         opts["adversary"] = {
             "kernel": adv_kernel,
             "steps": adv_steps,

@@ -14,7 +14,10 @@ checkpoints and DDP; the method only decides what the network sees and the loss)
 - ``consistency``: AugMix's objective with blur views: cross-entropy on the clean
   image plus ``lambda`` times the Jensen-Shannon divergence among the predictions
   on the clean image and two randomly blurred views
-  (:func:`~blurkit.defenses.consistency_loss`).
+  (:func:`~blurkit.defenses.consistency_loss`);
+- ``adversarial_consistency``: the adversarial method with the consistency term at
+  AugMix's weight (cross-entropy on the clean view plus JS between the clean and
+  adversarial predictions, TRADES-like): the "adversarial plus consistency" recipe.
 
 Any method can add the consistency term (``consistency_weight``): the augment
 method then also sees clean views, the adversarial one compares clean and
@@ -71,7 +74,7 @@ __all__ = [
     "train_model",
 ]
 
-METHODS = ("baseline", "augment", "adversarial", "consistency")
+METHODS = ("baseline", "augment", "adversarial", "consistency", "adversarial_consistency")
 
 
 def _ce(logits, y, info: StepInfo):
@@ -224,12 +227,13 @@ def make_method(
     """A training-step strategy by name (:data:`METHODS`).
 
     Args:
-        name: ``baseline``, ``augment``, ``adversarial`` or ``consistency``.
+        name: ``baseline``, ``augment``, ``adversarial``, ``consistency`` or
+            ``adversarial_consistency``.
         families: blur families of the augment / consistency methods (see
             :class:`RandomBlur`; ``None``: its default mixture).
         schedule: ``finetune`` or ``pretrain`` (see :data:`SCHEDULES`).
-        consistency_weight: the JS weight; default 12 (AugMix) for ``consistency``,
-            0 for the others.
+        consistency_weight: the JS weight; default 12 (AugMix) for ``consistency`` and
+            ``adversarial_consistency``, 0 for the others.
         adversary: keyword arguments of :class:`KernelAdversary`.
         blur: other keyword arguments of :class:`RandomBlur` (e.g. ``preset``).
 
@@ -243,8 +247,14 @@ def make_method(
         if consistency_weight:
             raise ParameterError("consistency_weight: the baseline has no blurred view")
         return BaselineStep()
-    if name == "adversarial":
-        return AdversarialStep(KernelAdversary(**(adversary or {})), consistency_weight or 0.0)
+    if name in ("adversarial", "adversarial_consistency"):
+        both = name == "adversarial_consistency"
+        w = (AUGMIX_WEIGHT if both else 0.0) if consistency_weight is None else consistency_weight
+        if both and w <= 0:
+            raise ParameterError(f"consistency_weight: expected > 0 for {name}, got {w}")
+        step = AdversarialStep(KernelAdversary(**(adversary or {})), w)
+        step.name = name
+        return step
     w = (
         (AUGMIX_WEIGHT if name == "consistency" else 0.0)
         if consistency_weight is None
