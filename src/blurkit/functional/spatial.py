@@ -65,7 +65,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .._checks import (
     DTypeError,
@@ -82,6 +81,7 @@ from .._checks import (
     trusted_values,
 )
 from ..kernels import defocus, gaussian
+from ..kernels._module import FixedBlur
 from ._padding import BOUNDARIES
 from .conv import blur
 
@@ -493,7 +493,7 @@ def zoom_blur(
     return out[0] if single else out
 
 
-class ZoomBlur(nn.Module):
+class ZoomBlur(FixedBlur):
     """Module form of :func:`zoom_blur` with fixed factors.
 
     Example:
@@ -501,13 +501,7 @@ class ZoomBlur(nn.Module):
         torch.Size([1, 3, 16, 16])
     """
 
+    blur = staticmethod(zoom_blur)
+
     def __init__(self, factors: Sequence[float], *, padding: str = "border") -> None:
-        super().__init__()
-        self.factors = [float(v) for v in factors]
-        self.padding = padding
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return zoom_blur(images, self.factors, padding=self.padding)
-
-    def extra_repr(self) -> str:
-        return f"factors={self.factors}, padding={self.padding!r}"
+        super().__init__(factors=[float(v) for v in factors], padding=padding)

@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import (
     ParameterError,
@@ -59,6 +58,7 @@ from .._checks import (
     common_dtype,
 )
 from ..functional.conv import blur_separable
+from ._module import FixedBlur
 from ._utils import _batch_of, _blur_checked, _normalize, _param_max, odd_size, pad_kernel
 from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
@@ -197,7 +197,7 @@ def defocus_blur(
     return _blur_checked(x, single, k, boundary, method)
 
 
-class DefocusBlur(nn.Module):
+class DefocusBlur(FixedBlur):
     """Module form of :func:`defocus_blur` with a fixed radius.
 
     Example:
@@ -205,17 +205,12 @@ class DefocusBlur(nn.Module):
         torch.Size([1, 3, 16, 16])
     """
 
+    blur = staticmethod(defocus_blur)
+    shown = ("radius", "boundary")
+
     def __init__(self, radius: float, *, boundary: str = "reflect", method: str = "auto") -> None:
-        super().__init__()
-        self.radius = check_scalar(radius, "radius", low=0.0)
-        self.boundary = boundary
-        self.method = method
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return defocus_blur(images, self.radius, boundary=self.boundary, method=self.method)
-
-    def extra_repr(self) -> str:
-        return f"radius={self.radius}, boundary={self.boundary!r}"
+        radius = check_scalar(radius, "radius", low=0.0)
+        super().__init__(radius=radius, boundary=boundary, method=method)
 
 
 def lens_blur_radius(

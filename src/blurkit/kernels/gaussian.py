@@ -21,7 +21,6 @@ isotropic Gaussian, :class:`GaussianBlur` holds its settings.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import (
     as_param,
@@ -34,6 +33,7 @@ from .._checks import (
 )
 from ..functional import per_image as _per_image
 from ..functional.conv import blur_separable
+from ._module import FixedBlur
 from ._utils import _batch_of, _normalize, _param_max, _reduce_angle, kernel_grid, odd_size
 from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
@@ -212,7 +212,7 @@ def gaussian_blur(
     return out[0] if single else out
 
 
-class GaussianBlur(nn.Module):
+class GaussianBlur(FixedBlur):
     """Module form of :func:`gaussian_blur` with a fixed sigma.
 
     Example:
@@ -220,17 +220,12 @@ class GaussianBlur(nn.Module):
         torch.Size([1, 3, 16, 16])
     """
 
+    blur = staticmethod(gaussian_blur)
+    shown = ("sigma", "boundary")
+
     def __init__(self, sigma: float, *, truncate: float = 4.0, boundary: str = "reflect") -> None:
-        super().__init__()
-        self.sigma = check_scalar(sigma, "sigma", low=0.0)
-        self.truncate = truncate
-        self.boundary = boundary
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur(images, self.sigma, truncate=self.truncate, boundary=self.boundary)
-
-    def extra_repr(self) -> str:
-        return f"sigma={self.sigma}, boundary={self.boundary!r}"
+        sigma = check_scalar(sigma, "sigma", low=0.0)
+        super().__init__(sigma=sigma, truncate=truncate, boundary=boundary)
 
 
 def gaussian_per_image(

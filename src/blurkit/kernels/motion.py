@@ -44,7 +44,6 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from .._checks import (
     DTypeError,
@@ -64,6 +63,7 @@ from .._checks import (
 from .._seeds import check_generators, make_generators
 from ..functional import per_image as _per_image
 from ..functional.conv import blur
+from ._module import FixedBlur
 from ._utils import _batch_of, _blur_checked, _reduce_angle, kernel_grid, odd_size
 from .family import BlurFamily, Sampler, register_blur_family
 from .registry import register_kernel
@@ -278,13 +278,16 @@ def motion_blur(
     return _blur_checked(x, single, k, boundary, method)
 
 
-class MotionBlur(nn.Module):
+class MotionBlur(FixedBlur):
     """Module form of :func:`motion_blur` with fixed length and angle.
 
     Example:
         >>> MotionBlur(7.5, 30.0)(torch.rand(2, 3, 16, 16)).shape
         torch.Size([2, 3, 16, 16])
     """
+
+    blur = staticmethod(motion_blur)
+    shown = ("length", "angle", "profile", "sigma")
 
     def __init__(
         self,
@@ -297,32 +300,17 @@ class MotionBlur(nn.Module):
         boundary: str = "reflect",
         method: str = "auto",
     ) -> None:
-        super().__init__()
-        self.length = check_scalar(length, "length", low=0.0)
-        self.angle = check_scalar(angle, "angle")
-        self.size = None if size is None else check_size(size)
-        self.profile = check_choice(profile, "profile", _PROFILES)
-        self.sigma = (
-            None if sigma is None else check_scalar(sigma, "sigma", low=0.0, low_inclusive=False)
+        super().__init__(
+            length=check_scalar(length, "length", low=0.0),
+            angle=check_scalar(angle, "angle"),
+            size=None if size is None else check_size(size),
+            profile=check_choice(profile, "profile", _PROFILES),
+            sigma=None
+            if sigma is None
+            else check_scalar(sigma, "sigma", low=0.0, low_inclusive=False),
+            boundary=boundary,
+            method=method,
         )
-        self.boundary = boundary
-        self.method = method
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return motion_blur(
-            images,
-            self.length,
-            self.angle,
-            self.size,
-            profile=self.profile,
-            sigma=self.sigma,
-            boundary=self.boundary,
-            method=self.method,
-        )
-
-    def extra_repr(self) -> str:
-        s = f"length={self.length}, angle={self.angle}, profile={self.profile!r}"
-        return s + (f", sigma={self.sigma}" if self.sigma is not None else "")
 
 
 # --------------------------------------------------------------------------- camera shake

@@ -81,7 +81,6 @@ from functools import cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .._checks import (
     DTypeError,
@@ -93,6 +92,7 @@ from .._checks import (
     check_size,
     common_dtype,
 )
+from ._module import FixedBlur
 from ._utils import _batch_of, _blur_checked, _param_max, _reduce_angle, odd_size
 from .defocus import disk_coverage
 from .family import BlurFamily, register_blur_family
@@ -576,35 +576,16 @@ def astigmatism_blur(
     return _blur_checked(x, single, k, boundary, method)
 
 
-class _EyeBlur(nn.Module):
-    """The eye's optics that :class:`MyopiaBlur` and :class:`AstigmatismBlur` both hold:
-    pupil, pixel scale, wavelength(s) and boundary, passed on by :meth:`_eye`."""
-
-    def __init__(
-        self, pupil_diameter_mm: float, pixel_scale_arcmin: float, wavelength_nm, boundary: str
-    ) -> None:
-        super().__init__()
-        self.pupil_diameter_mm = pupil_diameter_mm
-        self.pixel_scale_arcmin = pixel_scale_arcmin
-        self.wavelength_nm = wavelength_nm
-        self.boundary = boundary
-
-    def _eye(self) -> dict:
-        return {
-            "pupil_diameter_mm": self.pupil_diameter_mm,
-            "pixel_scale_arcmin": self.pixel_scale_arcmin,
-            "wavelength_nm": self.wavelength_nm,
-            "boundary": self.boundary,
-        }
-
-
-class MyopiaBlur(_EyeBlur):
+class MyopiaBlur(FixedBlur):
     """Module form of :func:`myopia_blur` with fixed settings.
 
     Example:
         >>> MyopiaBlur(0.5)(torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 3, 16, 16])
     """
+
+    blur = staticmethod(myopia_blur)
+    shown = ("diopters", "pupil_diameter_mm", "pixel_scale_arcmin")
 
     def __init__(
         self,
@@ -615,26 +596,25 @@ class MyopiaBlur(_EyeBlur):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
-        self.diopters = check_scalar(diopters, "diopters", low=-40.0, high=40.0)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return myopia_blur(images, self.diopters, **self._eye())
-
-    def extra_repr(self) -> str:
-        return (
-            f"diopters={self.diopters}, pupil_diameter_mm={self.pupil_diameter_mm}, "
-            f"pixel_scale_arcmin={self.pixel_scale_arcmin}"
+        super().__init__(
+            diopters=check_scalar(diopters, "diopters", low=-40.0, high=40.0),
+            pupil_diameter_mm=pupil_diameter_mm,
+            pixel_scale_arcmin=pixel_scale_arcmin,
+            wavelength_nm=wavelength_nm,
+            boundary=boundary,
         )
 
 
-class AstigmatismBlur(_EyeBlur):
+class AstigmatismBlur(FixedBlur):
     """Module form of :func:`astigmatism_blur` with fixed settings.
 
     Example:
         >>> AstigmatismBlur(-1.0, 90.0)(torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 3, 16, 16])
     """
+
+    blur = staticmethod(astigmatism_blur)
+    shown = ("cylinder_diopters", "axis_deg", "sphere_diopters")
 
     def __init__(
         self,
@@ -647,28 +627,16 @@ class AstigmatismBlur(_EyeBlur):
         wavelength_nm=550.0,
         boundary: str = "reflect",
     ) -> None:
-        super().__init__(pupil_diameter_mm, pixel_scale_arcmin, wavelength_nm, boundary)
-        self.cylinder_diopters = check_scalar(
-            cylinder_diopters, "cylinder_diopters", low=-20.0, high=20.0
-        )
-        self.axis_deg = check_scalar(axis_deg, "axis_deg")
-        self.sphere_diopters = check_scalar(
-            sphere_diopters, "sphere_diopters", low=-40.0, high=40.0
-        )
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return astigmatism_blur(
-            images,
-            self.cylinder_diopters,
-            self.axis_deg,
-            sphere_diopters=self.sphere_diopters,
-            **self._eye(),
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"cylinder_diopters={self.cylinder_diopters}, axis_deg={self.axis_deg}, "
-            f"sphere_diopters={self.sphere_diopters}"
+        super().__init__(
+            cylinder_diopters=check_scalar(
+                cylinder_diopters, "cylinder_diopters", low=-20.0, high=20.0
+            ),
+            axis_deg=check_scalar(axis_deg, "axis_deg"),
+            sphere_diopters=check_scalar(sphere_diopters, "sphere_diopters", low=-40.0, high=40.0),
+            pupil_diameter_mm=pupil_diameter_mm,
+            pixel_scale_arcmin=pixel_scale_arcmin,
+            wavelength_nm=wavelength_nm,
+            boundary=boundary,
         )
 
 

@@ -42,7 +42,6 @@ automatically), :class:`DirtyLensBlur` holds fixed settings.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import (
     as_param,
@@ -52,6 +51,7 @@ from .._checks import (
     check_size,
     common_dtype,
 )
+from ._module import FixedBlur
 from ._utils import _batch_of, _blur_checked, _param_max, kernel_grid, odd_size
 from .defocus import disk_coverage
 from .gaussian import gaussian_kernel
@@ -164,13 +164,16 @@ def dirty_lens_blur(
     return _blur_checked(x, single, k, boundary, method)
 
 
-class DirtyLensBlur(nn.Module):
+class DirtyLensBlur(FixedBlur):
     """Module form of :func:`dirty_lens_blur` with fixed settings.
 
     Example:
         >>> DirtyLensBlur(0.2, 8.0)(torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 3, 16, 16])
     """
+
+    blur = staticmethod(dirty_lens_blur)
+    shown = ("weight", "halo_radius", "beta")
 
     def __init__(
         self,
@@ -183,26 +186,12 @@ class DirtyLensBlur(nn.Module):
         boundary: str = "reflect",
         method: str = "auto",
     ) -> None:
-        super().__init__()
-        self.weight = check_scalar(weight, "weight", low=0.0, high=1.0)
-        self.halo_radius = check_scalar(halo_radius, "halo_radius", low=0.0, low_inclusive=False)
-        self.halo_scale = check_scalar(halo_scale, "halo_scale", low=0.0, low_inclusive=False)
-        self.beta = check_scalar(beta, "beta", low=0.0, low_inclusive=False)
-        self.core_sigma = check_scalar(core_sigma, "core_sigma", low=0.0)
-        self.boundary = boundary
-        self.method = method
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return dirty_lens_blur(
-            images,
-            self.weight,
-            self.halo_radius,
-            halo_scale=self.halo_scale,
-            beta=self.beta,
-            core_sigma=self.core_sigma,
-            boundary=self.boundary,
-            method=self.method,
+        super().__init__(
+            weight=check_scalar(weight, "weight", low=0.0, high=1.0),
+            halo_radius=check_scalar(halo_radius, "halo_radius", low=0.0, low_inclusive=False),
+            halo_scale=check_scalar(halo_scale, "halo_scale", low=0.0, low_inclusive=False),
+            beta=check_scalar(beta, "beta", low=0.0, low_inclusive=False),
+            core_sigma=check_scalar(core_sigma, "core_sigma", low=0.0),
+            boundary=boundary,
+            method=method,
         )
-
-    def extra_repr(self) -> str:
-        return f"weight={self.weight}, halo_radius={self.halo_radius}, beta={self.beta}"
