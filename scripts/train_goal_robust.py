@@ -93,7 +93,8 @@ def main() -> None:
     ap.add_argument(
         "--stages",
         default="8:0.05,4:0.02,2:0.01",
-        help="fine-tuning stages EPOCHS:PEAK_LR, each from the previous stage's model",
+        help="fine-tuning stages EPOCHS:PEAK_LR[:BLUR_SHARE], each from the previous stage's "
+        "model (blur share default 0.5: half of every batch blurred)",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="train on N images (smoke runs)")
@@ -102,16 +103,19 @@ def main() -> None:
     ap.add_argument("--ship", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
 
-    stages = [(int(e), float(lr)) for e, lr in (x.split(":") for x in args.stages.split(","))]
+    stages = []
+    for x in args.stages.split(","):
+        e, lr, *share = x.split(":")
+        stages.append((int(e), float(lr), float(share[0]) if share else None))
     # 1. train, stage by stage (each resumes from its own checkpoint.pt)
     start, train = "cifar10_airnet-baseline", None
-    for i, (epochs, lr) in enumerate(stages):
+    for i, (epochs, lr, share) in enumerate(stages):
         train = args.out / ("train" if i == 0 else f"train{i + 1}")
         t = ["train", "--data", str(args.data / "cifar10-train.tar.gz")]
         t += ["--cache", str(args.cache), "--out", str(train), "--method", "augment"]
         t += ["--finetune", start, "--families", FAMILIES, "--epochs", str(epochs)]
         t += ["--lr", str(lr), "--seed", str(args.seed + i), "--threads", str(args.threads)]
-        t += ["-q"]
+        t += ["-q"] + (["--blur-share", str(share)] if share is not None else [])
         if args.limit:
             t += ["--limit", str(args.limit)]
         blurkit(*t)

@@ -193,3 +193,23 @@ def test_adversarial_consistency_is_the_adversary_plus_the_js_term():
     assert make_method("adversarial").consistency_weight == 0.0
     with pytest.raises(ParameterError, match="consistency_weight"):
         make_method("adversarial_consistency", consistency_weight=0.0)
+
+
+def test_blur_share_sets_the_blurred_fraction_of_every_batch(tiny_data, tmp_path):
+    from blurkit.defenses.methods import make_method
+
+    step = make_method("augment", families=["gaussian"], blur_share=0.75)
+    for progress in (0.0, 0.5, 1.0):  # constant from the first step
+        step.schedule.step(step.blur, progress)
+        assert step.blur.p == 0.75
+    with pytest.raises(ParameterError, match="blur_share"):
+        make_method("consistency", blur_share=0.5)  # every view is blurred there
+    with pytest.raises(ParameterError, match="blur_share"):
+        make_method("augment", blur_share=1.5)
+    root, _ = tiny_data
+    args = ["train", "--data", str(root), "--out", str(tmp_path / "a"), "--method", "augment",
+            "--families", "gaussian", "--blur-share", "1", *_COMMON]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*args[: -len(_COMMON)], "--blur-share", "2", *_COMMON])
+    assert r.exit_code == 2 and "--blur-share" in r.output

@@ -93,6 +93,12 @@ def train_command(
     schedule: str = typer.Option(
         None, help="finetune | pretrain (default: finetune with --finetune)."
     ),
+    blur_share: float = typer.Option(
+        None,
+        help="augment: share of every batch blurred, constant (default 0.5, the finetune "
+        "schedule; replaces --schedule).",
+        callback=finite_float(0.0, 1.0),
+    ),
     consistency_weight: float = typer.Option(
         None,
         help="Jensen-Shannon weight (default 12 for consistency, 0 otherwise).",
@@ -131,6 +137,8 @@ def train_command(
         opts["schedule"] = schedule
     if consistency_weight is not None:
         opts["consistency_weight"] = consistency_weight
+    if blur_share is not None:
+        opts["blur_share"] = blur_share
     if method in ("adversarial", "adversarial_consistency"):
         opts["adversary"] = {
             "kernel": adv_kernel,

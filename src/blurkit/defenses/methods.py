@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import ParameterError
+from .._checks import ParameterError, check_scalar
 from .._json import dumps
 from .._seeds import fresh_seed, make_generator
 from ..data.archive import decode_archive_uint8, is_archive
@@ -223,6 +223,7 @@ def make_method(
     consistency_weight: float | None = None,
     adversary: dict | None = None,
     blur: dict | None = None,
+    blur_share: float | None = None,
 ) -> Callable:
     """A training-step strategy by name (:data:`METHODS`).
 
@@ -236,6 +237,9 @@ def make_method(
             ``adversarial_consistency``, 0 for the others.
         adversary: keyword arguments of :class:`KernelAdversary`.
         blur: other keyword arguments of :class:`RandomBlur` (e.g. ``preset``).
+        blur_share: the share of every batch blurred, constant from the first step (the
+            ``finetune`` schedule's 0.5 by default); augment only (the consistency
+            method blurs every view).
 
     Example:
         >>> make_method("augment", families=["gaussian"]).name
@@ -243,6 +247,8 @@ def make_method(
     """
     if name not in METHODS:
         raise ParameterError(f"method: expected one of {', '.join(METHODS)}, got {name!r}")
+    if blur_share is not None and name != "augment":
+        raise ParameterError(f"blur_share: only the augment method has one, got method {name!r}")
     if name == "baseline":
         if consistency_weight:
             raise ParameterError("consistency_weight: the baseline has no blurred view")
@@ -263,6 +269,13 @@ def make_method(
     if name == "consistency" and w <= 0:
         raise ParameterError("consistency_weight: expected > 0 for the consistency method")
     rb = RandomBlur(families, **(blur or {}))
+    if blur_share is not None:
+        share = check_scalar(blur_share, "blur_share", low=0.0, high=1.0)
+        if schedule != "finetune":
+            raise ParameterError(
+                f"blur_share: a constant share replaces the schedule; got schedule={schedule!r} too"
+            )
+        schedule = BlurSchedule(f"share {share:g}", share, share, 1.0, 1.0, 0.0)
     return BlurAugmentStep(rb, schedule, consistency_weight=w)
 
 
@@ -503,7 +516,8 @@ def train_model(
             f"batch_size: {batch_size} is more than the {len(images)} training images"
         )
     opts = dict(method_options or {})
-    opts.setdefault("schedule", "finetune" if finetune else "pretrain")
+    if opts.get("blur_share") is None:  # a constant share replaces the stage's schedule
+        opts.setdefault("schedule", "finetune" if finetune else "pretrain")
     step = make_method(method, **opts)
     clf = build_model(model, classes, images, finetune, seed, model_options)
     base_lr = 0.3 if finetune is None else 0.03
