@@ -79,16 +79,22 @@ def test_study_tiny_config_writes_the_comparison(tmp_path):
     )
 
 
+def _small_study(data, out, *extra) -> list[str]:
+    """A study of airnet-tiny on one Gaussian-blur cell, no critical blur or latent columns."""
+    return [
+        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
+        "--model", "airnet-tiny", "--batch-size", "8", "--threads", "1",
+        "--corruptions", "gaussian_blur", "--critical", "", "--latent-images", "0",
+        "--no-eval-report", "-q", *extra,
+    ]  # fmt: skip
+
+
 def test_study_over_seeds_reports_mean_sd_and_resolved_differences(tmp_path):
     data = _tree(tmp_path / "data", n=12)
     out = tmp_path / "seeds"
-    args = [
-        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
-        "--methods", "baseline,augment", "--model", "airnet-tiny", "--batch-size", "8",
-        "--threads", "1", "--train-families", "gaussian", "--corruptions", "gaussian_blur",
-        "--severities", "2", "--critical", "", "--attack-images", "0", "--latent-images", "0",
-        "--no-eval-report", "--seeds", "0,1,2", "-q",
-    ]  # fmt: skip
+    args = _small_study(data, out, "--methods", "baseline,augment", "--train-families",
+                        "gaussian", "--severities", "2", "--attack-images", "0",
+                        "--seeds", "0,1,2")  # fmt: skip
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     agg = json.loads((out / "study.json").read_text())
@@ -136,13 +142,8 @@ def test_t_quantiles_match_scipy():
 def test_study_compares_a_deblurring_front_end(tmp_path):
     data = _tree(tmp_path / "data", n=8)
     out = tmp_path / "fe"
-    args = [
-        "study", "--data", str(data), "--eval-data", str(data), "--out", str(out),
-        "--methods", "baseline", "--frontends", "baseline+learned", "--model", "airnet-tiny",
-        "--batch-size", "8", "--threads", "1", "--corruptions", "gaussian_blur",
-        "--severities", "3", "--critical", "", "--attack-images", "4", "--attack-steps", "2",
-        "--latent-images", "0", "--no-eval-report", "-q",
-    ]  # fmt: skip
+    args = _small_study(data, out, "--methods", "baseline", "--frontends", "baseline+learned",
+                        "--severities", "3", "--attack-images", "4", "--attack-steps", "2")  # fmt: skip
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     study = json.loads((out / "study.json").read_text())
