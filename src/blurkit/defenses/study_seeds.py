@@ -54,7 +54,8 @@ def t_quantile_975(df: int) -> float:
 
 
 def _stats(values: list[float]) -> dict:
-    """Mean, sample sd (None for one value) and the values; None when nothing is finite."""
+    """Mean, sample sd (None for one value or an infinite one) and the values; missing
+    values (None) are left out of the mean."""
     vals = [v for v in values if v is not None]
     if not vals:
         return {"mean": None, "sd": None, "n": 0, "values": values}
@@ -73,20 +74,13 @@ def _difference(values: list[float | None], base: list[float | None]) -> dict:
         if v is not None and b is not None and math.isfinite(v) and math.isfinite(b)
     ]
     st = _stats(d)
-    half = None
-    if st["sd"] is not None:
-        half = t_quantile_975(len(d) - 1) * st["sd"] / math.sqrt(len(d))
-    lo = hi = None
-    if half is not None:
-        lo, hi = st["mean"] - half, st["mean"] + half
-    return {
-        "mean": st["mean"],
-        "sd": st["sd"],
-        "n": len(d),
-        "ci95": None if half is None else [lo, hi],
-        # with a zero spread (identical differences) any non-zero mean is resolved
-        "resolved": None if half is None else bool(lo > 0 or hi < 0),
-    }
+    if st["sd"] is None:
+        return {"mean": st["mean"], "sd": None, "n": len(d), "ci95": None, "resolved": None}
+    half = t_quantile_975(len(d) - 1) * st["sd"] / math.sqrt(len(d))
+    lo, hi = st["mean"] - half, st["mean"] + half
+    # with a zero spread (identical differences) any non-zero mean is resolved
+    return {"mean": st["mean"], "sd": st["sd"], "n": len(d), "ci95": [lo, hi],
+            "resolved": bool(lo > 0 or hi < 0)}  # fmt: skip
 
 
 def aggregate_studies(studies: Sequence[dict], seeds: Sequence[int]) -> dict:
