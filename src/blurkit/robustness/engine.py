@@ -6,7 +6,9 @@ model's device, every cell (corruption, severity) of the grid is computed from
 it: the batch is corrupted, the model runs, and the task adapter
 (:mod:`blurkit.robustness.tasks`) turns the outputs into per-image records,
 which accumulate per cell. Memory is bounded by the batch size times the
-loader's prefetch, never by the dataset size.
+loader's prefetch, never by the dataset size. On the CPU the C heap's free
+pages go back to the OS after every batch (:mod:`blurkit._heap`), so that
+allocator fragmentation does not raise the peak with the dataset size either.
 
 Chunks. The dataset is cut into chunks of ``chunk_size`` consecutive images.
 When a chunk's last batch is done, the records of *all* cells of the chunk are
@@ -44,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import ParameterError
+from .._heap import release_free_heap
 from .._json import dumps
 from ..corruptions import SUITES, corrupt, get_corruption
 from ..data.sources import as_eval_dataset
@@ -670,6 +673,8 @@ def evaluate_model(
                 if batch is not None:
                     run.batch(*batch)
                     timing["images"] += int(batch[0].shape[0])
+                    if dev.type == "cpu":
+                        release_free_heap()  # keeps the peak RSS flat in N (see _heap)
                 if ends[bi] is not None:
                     finish(ends[bi])
             while done_rounds < rounds:
