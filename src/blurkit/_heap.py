@@ -20,7 +20,6 @@ absent and :func:`release_free_heap` does nothing. Set the environment variable
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from functools import cache
 
@@ -32,9 +31,10 @@ def _malloc_trim():
     if os.environ.get("BLURKIT_MALLOC_TRIM", "1").strip() in ("0", "false", "no", "off"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.malloc_trim
-    except (OSError, AttributeError):
+        # the symbols already loaded into this process (its C library among them), not
+        # ctypes.util.find_library, which forks a subprocess (ldconfig) to search
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
         return None
     fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
     return fn
