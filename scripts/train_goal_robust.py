@@ -85,6 +85,17 @@ def summarise(cells: dict) -> dict:
     }
 
 
+def recipe_of(start: str) -> str:
+    """The recorded recipe of a ``.safetensors`` start model, as a prefix ("...; then ")."""
+    if not start.endswith(".safetensors") or not Path(start).is_file():
+        return ""
+    from safetensors import safe_open
+
+    with safe_open(start, "pt") as f:
+        prior = (f.metadata() or {}).get("recipe", "")
+    return f"{prior}; then " if prior else ""
+
+
 def to_fp16(src: Path, dst: Path, meta: dict) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -212,8 +223,8 @@ def main() -> None:
     if args.ship and goal and not args.limit and not args.eval_limit:
         meta = {
             "training": "robust",
-            "recipe": f"scripts/train_goal_robust.py --stages {args.stages} "
-            f"(fine-tuned from {Path(args.start).name})",
+            "recipe": recipe_of(args.start) + f"scripts/train_goal_robust.py --stages "
+            f"{args.stages} (fine-tuned from {Path(args.start).name})",
             "test_clean_error": f"{rob['clean_error']:.4f}",
             "test_mean_blur_error": f"{rob['mean_blur_error']:.4f}",
             "baseline_test_clean_error": f"{base['clean_error']:.4f}",
@@ -221,6 +232,8 @@ def main() -> None:
             "test_per_family_error": json.dumps(
                 {c: round(v, 4) for c, v in rob["per_family"].items()}
             ),
+            "check_seeds": args.check_seeds,
+            "worst_seed_blur_error_ratio": f"{report['worst_blur_error_ratio']:.4f}",
             "date": f"{datetime.date.today()}",
         }
         dst = ROOT / "src/blurkit/assets/cifar10_airnet-robust.safetensors"
