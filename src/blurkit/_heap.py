@@ -6,8 +6,9 @@ mmap threshold from the heap, and a heap fragmented by one batch's tensors keeps
 its free pages resident: over thousands of batches the process's *peak* RSS
 creeps up although the memory in use stays flat (measured on
 ``efficientnet_lite0``, batch 64, 224 px, 2 threads: the peak went from 1.92 to
-2.19 GiB in 25 forward passes; with ``malloc_trim(0)`` after each pass it
-stayed at 1.96 GiB, with no loss of speed; see ``benchmarks/evaluate_scale.py``).
+2.0-2.2 GiB over 25-80 forward passes; with ``malloc_trim(0)`` after each pass it
+stayed at 1.96 GiB at the same speed; in ``benchmarks/evaluate_scale.py`` the 20k-image
+peak fell from 2.52 to 1.99 GiB, ``benchmarks/RESULTS.md``).
 PyTorch has no API for this on the CPU (``torch.cuda.empty_cache`` is the
 CUDA allocator's), so the one glibc call is made here through :mod:`ctypes`.
 
