@@ -4,18 +4,30 @@
     python scripts/train_robust_cifar.py --limit 512 --eval-limit 200 --out /tmp/s  # smoke
     python scripts/train_robust_cifar.py --seeds 0,1,2 --out cache/robust_study_seeds  # mean +- sd
 
-Every method (baseline, augment, adversarial, consistency) is fine-tuned from the
-bundled baseline (``src/blurkit/assets/cifar10_airnet-baseline.safetensors``, written
+The two tables of ``docs/robustness_study.md`` (multi-seed, full test set, the smaller
+``airnet`` width, equal budgets of 3 passes over the 50,000 training images):
+
+    python scripts/train_robust_cifar.py --finetune '' --epochs 3 --seeds 0,1,2 \
+        --eval-limit 0 --out cache/study_scratch        # blur from the start
+    python scripts/train_robust_cifar.py --pretrain 2 --epochs 1 --seeds 0,1,2 \
+        --eval-limit 0 --out cache/study_finetune       # 2 clean epochs, then 1 with blur
+
+By default every method (baseline, augment, adversarial, consistency) is fine-tuned
+from the bundled baseline (``src/blurkit/assets/cifar10_airnet-baseline.safetensors``, written
 by ``scripts/train_bundled_cifar.py``) with the same budget: the same training
-images, seed, epochs, batch size and learning-rate schedule (one-cycle, peak 0.03,
-10 % warm-up). "baseline" is the control: the same fine-tuning without blur, so any
-difference comes from the method and not from the extra epochs.
+images, seed, epochs, batch size and learning-rate schedule (one-cycle, peak 0.03 when
+fine-tuning and 0.3 from scratch, 10 % warm-up). ``--pretrain N`` fine-tunes instead from
+a clean ``--model`` trained here for N epochs (``out/pretrain``, seed ``--pretrain-seed``,
+resumable), the start every method and seed shares; ``--finetune ''`` trains every
+method from scratch, blur schedules then ramping in as in pre-training. "baseline" is
+the control: the same training without blur, so any difference comes from the method
+and not from the extra epochs.
 
 Methods as configured here:
 
 - augment: :class:`~blurkit.defenses.RandomBlur` over ``--train-families`` (default:
-  Gaussian, linear motion, defocus, camera shake, myopia), fine-tuning schedule
-  (half of every batch blurred at full strength);
+  Gaussian, linear motion, defocus, camera shake, myopia), the fine-tuning schedule
+  (half of every batch blurred at full strength; from scratch the pre-training one);
 - adversarial: free-form kernels in a radius-2 disk, 3 inner steps, half of each batch
   attacked, SSIM >= 0.85 constraint;
 - consistency: AugMix's JS term (weight 12) between the clean image and two blurred
@@ -80,7 +92,20 @@ def main() -> None:
     ap.add_argument("--model", default="airnet")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=0.03)
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="peak rate (default 0.03 fine-tuning, 0.3 from scratch)",
+    )
+    ap.add_argument(
+        "--pretrain",
+        type=int,
+        default=0,
+        help="fine-tune from a clean --model trained here for N epochs (out/pretrain), "
+        "replacing --finetune",
+    )
+    ap.add_argument("--pretrain-seed", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--seeds",
@@ -134,6 +159,9 @@ def main() -> None:
         log_file.write(line + "\n")
 
     log(f"args {vars(args)}")
+    finetune = args.finetune or None
+    if args.pretrain:
+        finetune = pretrain(args, data_file("train"), log)
     fams = [f for f in args.train_families.split(",") if f]
     study = run_study(
         data_file("train"),
@@ -142,7 +170,7 @@ def main() -> None:
         methods=[m for m in args.methods.split(",") if m],
         frontends=[f for f in args.frontends.split(",") if f],
         model=args.model,
-        finetune=args.finetune or None,
+        finetune=finetune,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -157,8 +185,6 @@ def main() -> None:
         attack_images=200,
         attack_budget=0.9,
         method_options={
-            "augment": {"schedule": "finetune"},
-            "consistency": {"schedule": "finetune"},
             "adversarial": {"adversary": ADVERSARY},
             "adversarial_consistency": {"adversary": ADVERSARY},
         },
@@ -172,6 +198,27 @@ def main() -> None:
     print((args.out / "study.md").read_text())
     for m in [m for m in args.ship.split(",") if m]:
         ship(args.out / "train" / m / "model.safetensors", m, study["methods"][m], log)
+
+
+def pretrain(args, data: Path, log) -> Path:
+    """The clean start of a ``--pretrain`` study: ``--model`` trained without blur (resumes)."""
+    from blurkit.defenses.methods import train_model
+
+    if args.pretrain < 0:
+        raise SystemExit(f"--pretrain: expected a number of epochs >= 0, got {args.pretrain}")
+    run = args.out / "pretrain"
+    if not (run / "summary.json").exists():
+        log(
+            f"pretraining {args.model} without blur: {args.pretrain} epochs, seed {args.pretrain_seed}"
+        )
+        train_model(
+            data, run, model=args.model, method="baseline", epochs=args.pretrain,
+            batch_size=args.batch_size, seed=args.pretrain_seed, limit=args.limit or None,
+            threads=args.threads, cache=args.cache, log=log,
+        )  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    log(f"pretrained start: {run} ({summary.get('seconds', 0):.0f} s)")
+    return run
 
 
 def ship(src: Path, method: str, row: dict, log) -> None:
