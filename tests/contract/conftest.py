@@ -27,10 +27,23 @@ _spec.loader.exec_module(_base)
 
 
 @pytest.fixture(params=["cpu", "cuda"])
-def device(request) -> torch.device:
+def device(request):
+    """The device of a contract test. On CUDA the float32 convolutions and matrix
+    products run in IEEE float32, not TF32 (cuDNN's default): the suite checks the
+    library's arithmetic at the tolerances of float32, and TF32 (a 10-bit mantissa) is
+    a precision the user chooses globally, which the library then follows."""
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("cuda: no GPU on this machine (torch.cuda.is_available() is False)")
-    return torch.device(request.param)
+    if request.param != "cuda":
+        yield torch.device(request.param)
+        return
+    conv, mm = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, mm.fp32_precision
+    conv.fp32_precision = mm.fp32_precision = "ieee"
+    try:
+        yield torch.device("cuda")
+    finally:
+        conv.fp32_precision, mm.fp32_precision = saved
 
 
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])

@@ -34,6 +34,15 @@ class TestEnginesOnDevice(base.BaseTester):
             g = xd.grad.cpu()
             assert torch.isfinite(g).all() and g.shape == x.shape
 
+    def test_kernel_follows_the_images_device(self, device, dtype):
+        # a CPU kernel (the way kernels are usually built) with images on the device
+        x = self.image(2, 3, 20, 20, device=device, dtype=dtype)
+        k = gaussian_kernel(1.2, size=7)
+        for method in ("direct", "fft"):
+            y = blur(x, k, method=method)
+            assert y.device.type == device.type and y.dtype == dtype
+            self.assert_close(y, blur(x, k.to(device, dtype), method=method))
+
     def test_evaluation_engine_matches_cpu(self, device, tmp_path):
         data = kit.make_dataset(8)
         kw = dict(

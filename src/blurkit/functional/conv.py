@@ -349,7 +349,8 @@ def _convolve(x: torch.Tensor, k: torch.Tensor, boundary: str, method: str) -> t
     if x.shape[0] == 0:
         return x.clone()
     _check_padding(x, *k.shape[-2:])
-    k = k.to(dtype=x.dtype) if k.dtype != x.dtype else k
+    # the images decide device and dtype (a CPU kernel with CUDA images is moved)
+    k = k.to(device=x.device, dtype=x.dtype)
     if method == "opencv" and not _opencv_ok(x, boundary, k):
         raise ParameterError(
             "method: 'opencv' needs OpenCV, a CPU float32/float64 tensor without gradient, a "
@@ -423,7 +424,8 @@ def blur_separable(
     if x.shape[0] == 0:
         return x.clone()
     _check_padding(x, ky.shape[-2], kx.shape[-1])
-    ky, kx = ky.to(x.dtype), kx.to(x.dtype)
+    # the images decide device and dtype (a CPU kernel with CUDA images is moved)
+    ky, kx = ky.to(x.device, x.dtype), kx.to(x.device, x.dtype)
     if ky.shape[1] == 1 and kx.shape[1] == 1 and _opencv_ok(x, boundary, ky, kx):
         out = _opencv_separable(x, ky, kx, boundary)
     else:

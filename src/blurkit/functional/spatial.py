@@ -191,7 +191,7 @@ def product_convolution(
     check_choice(mode, "mode", PRODUCT_MODES)
     check_choice(boundary, "boundary", BOUNDARIES)
     b = x.shape[0]
-    w = _check_weights(weights, b, tuple(x.shape[-2:])).to(dtype=x.dtype)
+    w = _check_weights(weights, b, tuple(x.shape[-2:])).to(device=x.device, dtype=x.dtype)
     ks = _split_kernels(kernels, b, w.shape[1])
     for i, kk in enumerate(ks):
         if kk.shape[1] not in (1, x.shape[1]):

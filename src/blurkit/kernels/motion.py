@@ -104,8 +104,11 @@ def _splat(points: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tens
     valid = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
     idx = (rows.clamp(0, size - 1) * size + cols.clamp(0, size - 1)).long()
     w = torch.where(valid, w, torch.zeros((), dtype=w.dtype, device=w.device))
-    out = torch.zeros(b, size * size, dtype=w.dtype, device=w.device)
-    out = out.scatter_add(1, idx, w)
+    # the sum runs on the CPU whatever the device: CUDA's scatter_add adds in a varying
+    # order (atomics), and thousands of splats per tap would make a kernel, and so a
+    # seeded corruption, differ in its last bits from run to run (kernels are small)
+    out = torch.zeros(b, size * size, dtype=w.dtype)
+    out = out.scatter_add(1, idx.cpu(), w.cpu()).to(w.device)
     return out.reshape(b, 1, size, size)
 
 

@@ -162,13 +162,14 @@ def _moments(k: torch.Tensor) -> tuple[float, float, float]:
     """Principal standard deviations (major, minor) and the major axis angle (degrees,
     counter-clockwise from +x with y up) of a kernel."""
     n = k.shape[-1]
-    c = torch.arange(n, dtype=k.dtype) - n // 2
+    c = torch.arange(n, dtype=k.dtype, device=k.device) - n // 2
     yy, xx = torch.meshgrid(-c, c, indexing="ij")  # y up
     m = k.sum()
     mx, my = (k * xx).sum() / m, (k * yy).sum() / m
     cxx = (k * (xx - mx) ** 2).sum() / m
     cyy = (k * (yy - my) ** 2).sum() / m
     cxy = (k * (xx - mx) * (yy - my)).sum() / m
+    cxx, cyy, cxy = float(cxx), float(cyy), float(cxy)  # a 2x2 solve, on the CPU
     cov = torch.tensor([[cxx, cxy], [cxy, cyy]], dtype=torch.float64)
     ev, vec = torch.linalg.eigh(cov)
     major = vec[:, 1]
@@ -199,11 +200,11 @@ def _free_fit(x, y, n, inner, reg_rel):
     h, w = x.shape[-2:]
     sx, sy = forward_differences(x)
     bx, by = forward_differences(y)
-    m = torch.zeros(1, 1, h, w, dtype=x.dtype)
+    m = torch.zeros(1, 1, h, w, dtype=x.dtype, device=x.device)
     m[..., inner : h - inner, inner : w - inner] = 1
     energy = float((m * (sx.square() + sy.square())).sum())
     reg = reg_rel * energy / (n * n)
-    k0 = torch.zeros(1, 1, n, n, dtype=x.dtype)
+    k0 = torch.zeros(1, 1, n, n, dtype=x.dtype, device=x.device)
     k0[..., n // 2, n // 2] = 1.0
     hk = kernel_least_squares(sx, sy, bx, by, m, m, k0, reg, 60)
     return nonnegative_kernel_least_squares(sx, sy, bx, by, m, hk, reg)
@@ -275,7 +276,7 @@ def fit_psf(
         raise ParameterError("blurred: no non-negative kernel explains it (unrelated images?)")
     k = k / k.sum()
     # alignment: the free-form kernel's centroid
-    c = torch.arange(nf, dtype=k.dtype) - nf // 2
+    c = torch.arange(nf, dtype=k.dtype, device=k.device) - nf // 2
     dy = int(round(float((k[0, 0].sum(1) * c).sum())))
     dx = int(round(float((k[0, 0].sum(0) * c).sum())))
     if max(abs(dy), abs(dx)) > s:
@@ -312,7 +313,7 @@ def fit_psf(
         names, transform, build = _builder(fam, n)
         best = None
         for init in _inits(fam, kc[0, 0]):
-            u = torch.tensor(init, dtype=torch.float64, requires_grad=True)
+            u = torch.tensor(init, dtype=torch.float64, device=x.device, requires_grad=True)
             opt = torch.optim.Adam([u], lr=lr)
             for _ in range(steps):
                 kern = build(transform(u)).to(torch.float64)
@@ -395,7 +396,7 @@ def kernel_psnr(
     n = check_size(kernel_size, "kernel_size")
     s = check_int(max_shift, "max_shift", low=0)
     x4, y4, _, _ = check_pair(sharp, blurred, ("sharp", "blurred"))
-    k = torch.as_tensor(kernel).detach().to(torch.float64)
+    k = torch.as_tensor(kernel).detach().to(device=x4.device, dtype=torch.float64)
     while k.ndim > 2 and k.shape[0] == 1:
         k = k[0]
     if k.ndim != 2 or max(k.shape) > n:
@@ -411,10 +412,10 @@ def kernel_psnr(
     h, w = x.shape[-2:]
     # centre on the rounded centroid, in an odd box of side n + 2 * (offset)
     kh, kw = k.shape
-    cy = round(float((k.sum(1) * torch.arange(kh, dtype=k.dtype)).sum() / k.sum()))
-    cx = round(float((k.sum(0) * torch.arange(kw, dtype=k.dtype)).sum() / k.sum()))
+    cy = round(float((k.sum(1) * torch.arange(kh, dtype=k.dtype, device=k.device)).sum() / k.sum()))
+    cx = round(float((k.sum(0) * torch.arange(kw, dtype=k.dtype, device=k.device)).sum() / k.sum()))
     half = max(cy, kh - 1 - cy, cx, kw - 1 - cx)
-    box = torch.zeros(2 * half + 1, 2 * half + 1, dtype=k.dtype)
+    box = torch.zeros(2 * half + 1, 2 * half + 1, dtype=k.dtype, device=k.device)
     box[half - cy : half - cy + kh, half - cx : half - cx + kw] = k
     inner = nf // 2 + 1
     pred = _conv(torch.fft.rfft2(x), (box / box.sum())[None, None], (h, w))

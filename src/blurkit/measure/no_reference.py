@@ -441,8 +441,10 @@ def radial_power_spectrum(
     )  # bin k holds (k/n, (k+1)/n]*0.5
     ok = (edges_idx >= 0) & (edges_idx < n)
     idx = torch.where(ok, edges_idx, torch.full_like(edges_idx, n)).flatten()
-    sums = torch.zeros(b, n + 1, dtype=g.dtype, device=g.device)
-    sums.index_add_(1, idx, pw.flatten(1))
+    # summed on the CPU whatever the device: CUDA's index_add_ adds in a varying order
+    # (atomics), so the same image would give a slope differing in its last bits
+    sums = torch.zeros(b, n + 1, dtype=g.dtype).index_add_(1, idx.cpu(), pw.flatten(1).cpu())
+    sums = sums.to(g.device)
     counts = torch.zeros(n + 1, dtype=g.dtype, device=g.device).index_add_(
         0, idx, torch.ones_like(r).flatten()
     )
